@@ -1,0 +1,72 @@
+#include "ringload/error.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace ringload {
+
+std::string_view to_string(ErrorKind kind) noexcept {
+  switch (kind) {
+    case ErrorKind::io: return "io";
+    case ErrorKind::not_found: return "not_found";
+    case ErrorKind::permission_denied: return "permission_denied";
+    case ErrorKind::invalid_argument: return "invalid_argument";
+    case ErrorKind::truncated: return "truncated";
+    case ErrorKind::bad_magic: return "bad_magic";
+    case ErrorKind::unsupported_version: return "unsupported_version";
+    case ErrorKind::unsupported_feature: return "unsupported_feature";
+    case ErrorKind::header_too_large: return "header_too_large";
+    case ErrorKind::malformed_header: return "malformed_header";
+    case ErrorKind::invalid_name: return "invalid_name";
+    case ErrorKind::duplicate_name: return "duplicate_name";
+    case ErrorKind::unknown_dtype: return "unknown_dtype";
+    case ErrorKind::invalid_shape: return "invalid_shape";
+    case ErrorKind::size_mismatch: return "size_mismatch";
+    case ErrorKind::overflow: return "overflow";
+    case ErrorKind::out_of_bounds: return "out_of_bounds";
+    case ErrorKind::overlap: return "overlap";
+    case ErrorKind::gap: return "gap";
+    case ErrorKind::misaligned: return "misaligned";
+    case ErrorKind::unsorted_index: return "unsorted_index";
+    case ErrorKind::checksum_mismatch: return "checksum_mismatch";
+    case ErrorKind::decompression: return "decompression";
+    case ErrorKind::no_device: return "no_device";
+    case ErrorKind::cancelled: return "cancelled";
+    case ErrorKind::out_of_memory: return "out_of_memory";
+  }
+  return "unknown";
+}
+
+std::string Error::to_string() const {
+  std::string out = path.empty() ? std::string("<unnamed>") : path;
+  if (!tensor.empty()) out += fmt::format(": tensor '{}'", tensor);
+  if (offset) out += fmt::format(": byte {}", *offset);
+  out += ": ";
+  out += message;
+  out += fmt::format(" [{}]", ringload::to_string(kind));
+  return out;
+}
+
+Error make_error(ErrorKind kind, std::string message, std::optional<std::uint64_t> offset,
+                 std::string tensor) {
+  return Error{.kind = kind, .path = {}, .tensor = std::move(tensor), .offset = offset,
+               .message = std::move(message)};
+}
+
+Error sys_error(int err, std::string what, std::string path, std::optional<std::uint64_t> offset) {
+  ErrorKind kind = ErrorKind::io;
+  switch (err) {
+    case ENOENT: case ENOTDIR: kind = ErrorKind::not_found; break;
+    case EACCES: case EPERM: kind = ErrorKind::permission_denied; break;
+    case ENOMEM: kind = ErrorKind::out_of_memory; break;
+    case EINVAL: kind = ErrorKind::invalid_argument; break;
+    default: break;
+  }
+  std::string message = fmt::format("{}: {} (errno {})", what, std::strerror(err), err);
+  return Error{.kind = kind, .path = std::move(path), .tensor = {}, .offset = offset,
+               .message = std::move(message), .os_errno = err};
+}
+
+}  // namespace ringload

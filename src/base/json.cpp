@@ -1,0 +1,112 @@
+#include "base/json.hpp"
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace ringload {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// A SAX handler that builds the DOM itself, so that it can see every key (nlohmann's DOM parser
+// silently lets a later duplicate replace an earlier one) and the byte where parsing failed.
+class DomBuilder {
+ public:
+  explicit DomBuilder(bool reject_duplicates) : reject_duplicates_(reject_duplicates) {}
+
+  bool null() { return put(Json(nullptr)); }
+  bool boolean(bool v) { return put(Json(v)); }
+  bool number_integer(Json::number_integer_t v) { return put(Json(v)); }
+  bool number_unsigned(Json::number_unsigned_t v) { return put(Json(v)); }
+  bool number_float(Json::number_float_t v, const std::string&) { return put(Json(v)); }
+  bool string(std::string& v) { return put(Json(std::move(v))); }
+  bool binary(Json::binary_t& v) { return put(Json(std::move(v))); }
+
+  bool start_object(std::size_t) {
+    stack_.push_back(Frame{Json::object(), {}, {}});
+    return true;
+  }
+  bool key(std::string& k) {
+    Frame& f = stack_.back();
+    if (reject_duplicates_ && !f.keys.insert(k).second) {
+      duplicate_key_ = k;
+      return false;
+    }
+    f.pending_key = std::move(k);
+    return true;
+  }
+  bool end_object() { return close(); }
+  bool start_array(std::size_t) {
+    stack_.push_back(Frame{Json::array(), {}, {}});
+    return true;
+  }
+  bool end_array() { return close(); }
+
+  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& ex) {
+    error_position_ = position;
+    error_text_ = ex.what();
+    return false;
+  }
+
+  Json result;
+  std::string duplicate_key_;
+  std::size_t error_position_ = 0;
+  std::string error_text_;
+
+ private:
+  struct Frame {
+    Json value;
+    std::string pending_key;
+    std::set<std::string> keys;
+  };
+
+  bool put(Json v) {
+    if (stack_.empty()) {
+      result = std::move(v);
+      return true;
+    }
+    Frame& f = stack_.back();
+    if (f.value.is_object()) {
+      f.value.emplace(std::move(f.pending_key), std::move(v));
+    } else {
+      f.value.push_back(std::move(v));
+    }
+    return true;
+  }
+  bool close() {
+    Json done = std::move(stack_.back().value);
+    stack_.pop_back();
+    return put(std::move(done));
+  }
+
+  bool reject_duplicates_;
+  std::vector<Frame> stack_;
+};
+
+}  // namespace
+
+Result<nlohmann::ordered_json> parse_json(std::string_view text, std::uint64_t base_offset,
+                                          const JsonParseOptions& options) {
+  DomBuilder builder(options.reject_duplicate_keys);
+  const bool ok = Json::sax_parse(text.begin(), text.end(), &builder,
+                                  nlohmann::detail::input_format_t::json, /*strict=*/true);
+  if (ok) return std::move(builder.result);
+  if (!builder.duplicate_key_.empty()) {
+    return make_error(ErrorKind::duplicate_name,
+                      fmt::format("key \"{}\" appears twice in the JSON header", builder.duplicate_key_),
+                      base_offset);
+  }
+  // nlohmann counts the position from 1 and points just past the offending character.
+  const std::uint64_t at = builder.error_position_ > 0 ? builder.error_position_ - 1 : 0;
+  return make_error(ErrorKind::malformed_header,
+                    fmt::format("invalid JSON: {}", builder.error_text_), base_offset + at);
+}
+
+std::string dump_json(const nlohmann::ordered_json& value, int indent) {
+  return value.dump(indent, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+}  // namespace ringload

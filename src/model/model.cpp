@@ -1,0 +1,194 @@
+#include "ringload/model.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "format/apr_v2.hpp"
+#include "format/detect.hpp"
+#include "format/table.hpp"
+#include "io/file.hpp"
+#include "io/mapping.hpp"
+#include "io/page_cache.hpp"
+
+namespace ringload {
+
+std::string_view to_string(Format format) noexcept {
+  switch (format) {
+    case Format::apr: return "apr";
+    case Format::safetensors: return "safetensors";
+    case Format::gguf: return "gguf";
+  }
+  return "unknown";
+}
+
+struct Model::Impl {
+  std::string path;
+  UniqueFd fd;                    // kept open for fadvise and the pipeline's reads
+  Mapping mapping;                // uncompressed files
+  std::vector<std::byte> heap;    // compressed APR, from_bytes, or a file system without mmap
+  bool mapped = false;
+  std::uint64_t file_size = 0;
+  TensorTable table;
+  std::map<std::string, std::size_t, std::less<>> by_name;
+
+  [[nodiscard]] std::span<const std::byte> image() const noexcept {
+    return mapped ? mapping.bytes() : std::span<const std::byte>(heap);
+  }
+  Result<void> finish(Format format, const ModelOptions& options);
+};
+
+namespace {
+
+Error with_path(Error e, const std::string& path) {
+  if (e.path.empty()) e.path = path;
+  return e;
+}
+
+Result<TensorTable> parse_image(Format format, std::span<const std::byte> image, const ModelOptions& options) {
+  switch (format) {
+    case Format::safetensors: return parse_safetensors(image);
+    case Format::gguf: return parse_gguf(image);
+    case Format::apr: return parse_apr_v2(image, ParseOptions{.verify_checksum = options.verify_checksum});
+  }
+  return make_error(ErrorKind::bad_magic, "unknown format");
+}
+
+}  // namespace
+
+// Parses the image (heap or mapping) and fills the table; errors get the path.
+Result<void> Model::Impl::finish(Format format, const ModelOptions& options) {
+  auto parsed = parse_image(format, image(), options);
+  if (!parsed) return with_path(std::move(parsed).error(), path);
+  table = std::move(parsed).value();
+  for (std::size_t i = 0; i < table.tensors.size(); ++i) {
+    const TensorInfo& t = table.tensors[i];
+    if (!by_name.emplace(t.name, i).second) {
+      return with_path(make_error(ErrorKind::duplicate_name, "two tensors have this name", t.offset, t.name),
+                       path);
+    }
+  }
+  return {};
+}
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::Model(Model&& other) noexcept = default;
+Model& Model::operator=(Model&& other) noexcept = default;
+Model::~Model() = default;
+
+Result<Model> Model::load(const std::filesystem::path& path, const ModelOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->path = path.string();
+  impl->fd = RINGLOAD_TRY(UniqueFd::open(path, O_RDONLY));
+  impl->file_size = RINGLOAD_TRY(ringload::file_size(impl->fd.get(), impl->path));
+
+  // Sniff the format from the first bytes with a plain read: an empty or tiny file must never be
+  // mapped (mmap of length 0 fails, and a mapping past EOF SIGBUSes).
+  std::array<std::byte, kAprHeaderSize> head{};
+  const auto head_len = static_cast<std::size_t>(std::min<std::uint64_t>(impl->file_size, head.size()));
+  RINGLOAD_TRY_VOID(pread_exact(impl->fd.get(), std::span(head.data(), head_len), 0, impl->path));
+  auto format = detect_format(std::span(head.data(), head_len));
+  if (!format) return with_path(std::move(format).error(), impl->path);
+
+  if (*format == Format::apr && apr_is_compressed(std::span(head.data(), head_len))) {
+    auto raw = RINGLOAD_TRY(read_file(path));
+    auto image = apr_decompressed_image(raw);
+    if (!image) return with_path(std::move(image).error(), impl->path);
+    if (image->has_value()) impl->heap = std::move(**image);
+  } else {
+    auto mapping = Mapping::map(impl->fd.get(), impl->file_size, impl->path);
+    if (mapping) {
+      impl->mapping = std::move(mapping).value();
+      impl->mapped = true;
+    } else if (mapping.error().os_errno == ENODEV) {
+      // ENODEV: some network file systems cannot be mapped shared; read the file instead.
+      impl->heap = RINGLOAD_TRY(read_file(path));
+    } else {
+      return std::move(mapping).error();
+    }
+  }
+  RINGLOAD_TRY_VOID(impl->finish(*format, options));
+  return Model(std::move(impl));
+}
+
+Result<Model> Model::from_bytes(std::vector<std::byte> bytes, std::string origin, const ModelOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->path = std::move(origin);
+  impl->file_size = bytes.size();
+  auto format = detect_format(std::span(bytes).first(std::min<std::size_t>(bytes.size(), kAprHeaderSize)));
+  if (!format) return with_path(std::move(format).error(), impl->path);
+  if (*format == Format::apr) {
+    auto image = apr_decompressed_image(bytes);
+    if (!image) return with_path(std::move(image).error(), impl->path);
+    impl->heap = image->has_value() ? std::move(**image) : std::move(bytes);
+  } else {
+    impl->heap = std::move(bytes);
+  }
+  RINGLOAD_TRY_VOID(impl->finish(*format, options));
+  return Model(std::move(impl));
+}
+
+const std::string& Model::path() const noexcept { return impl_->path; }
+Format Model::format() const noexcept { return impl_->table.format; }
+bool Model::is_mmap() const noexcept { return impl_->mapped; }
+std::uint64_t Model::file_size() const noexcept { return impl_->file_size; }
+std::span<const std::byte> Model::image() const noexcept { return impl_->image(); }
+std::uint64_t Model::data_offset() const noexcept { return impl_->table.data_offset; }
+std::uint64_t Model::alignment() const noexcept { return impl_->table.alignment; }
+std::span<const TensorInfo> Model::tensors() const noexcept { return impl_->table.tensors; }
+const nlohmann::ordered_json& Model::metadata() const noexcept { return impl_->table.metadata; }
+int Model::fd() const noexcept { return impl_->mapped ? impl_->fd.get() : -1; }
+
+std::vector<std::string> Model::tensor_names() const {
+  std::vector<std::string> names;
+  names.reserve(impl_->table.tensors.size());
+  for (const auto& t : impl_->table.tensors) names.push_back(t.name);
+  return names;
+}
+
+Result<TensorInfo> Model::tensor(std::string_view name) const {
+  auto it = impl_->by_name.find(name);
+  if (it == impl_->by_name.end()) {
+    Error e = make_error(ErrorKind::not_found,
+                         fmt::format("no such tensor (the file has {} tensors; `ringload inspect` lists them)",
+                                     impl_->table.tensors.size()),
+                         std::nullopt, std::string(name));
+    return with_path(std::move(e), impl_->path);
+  }
+  return impl_->table.tensors[it->second];
+}
+
+Result<std::span<const std::byte>> Model::tensor_bytes(std::string_view name) const {
+  auto it = impl_->by_name.find(name);
+  if (it == impl_->by_name.end()) return tensor(name).error();
+  const TensorInfo& t = impl_->table.tensors[it->second];
+  // The parsers guarantee offset + size ≤ image size.
+  return impl_->image().subspan(t.offset, t.size);
+}
+
+Result<void> Model::release_cpu_pages() const {
+  if (!impl_->mapped) return {};
+  auto advised = impl_->mapping.advise(0, impl_->mapping.size(), MADV_DONTNEED, /*outward=*/true);
+  if (!advised) return with_path(std::move(advised).error(), impl_->path);
+  return drop_file_cache(impl_->fd.get(), 0, 0, impl_->path);
+}
+
+Result<void> Model::release_tensor_pages(std::string_view name) const {
+  auto it = impl_->by_name.find(name);
+  if (it == impl_->by_name.end()) return tensor(name).error();
+  if (!impl_->mapped) return {};
+  const TensorInfo& t = impl_->table.tensors[it->second];
+  auto advised = impl_->mapping.advise(t.offset, t.size, MADV_DONTNEED, /*outward=*/false);
+  if (!advised) return with_path(std::move(advised).error(), impl_->path);
+  // fadvise itself rounds inward to whole pages, so the shared edge pages stay cached.
+  if (t.size == 0) return {};
+  return drop_file_cache(impl_->fd.get(), t.offset, t.size, impl_->path);
+}
+
+}  // namespace ringload

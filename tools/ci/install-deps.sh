@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs every Debian package ringload builds, tests and benchmarks with.
+# Idempotent: skips apt entirely when everything is already there.
+set -euo pipefail
+
+packages=(
+  build-essential meson ninja-build pkg-config
+  liburing-dev libboost1.81-dev libzstd-dev liblz4-dev libssl-dev
+  nlohmann-json3-dev libcli11-dev libfmt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  clang clang-format clang-tidy libclang-rt-14-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
