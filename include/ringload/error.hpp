@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <iosfwd>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,6 +45,7 @@ enum class ErrorKind : std::uint8_t {
 };
 
 [[nodiscard]] std::string_view to_string(ErrorKind kind) noexcept;
+std::ostream& operator<<(std::ostream& out, ErrorKind kind);
 
 struct Error {
   ErrorKind kind = ErrorKind::io;

@@ -20,6 +20,7 @@ namespace ringload {
 enum class Format : std::uint8_t { apr, safetensors, gguf };
 
 [[nodiscard]] std::string_view to_string(Format format) noexcept;
+std::ostream& operator<<(std::ostream& out, Format format);
 
 struct TensorInfo {
   std::string name;

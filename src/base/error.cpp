@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ostream>
 
 #include <fmt/format.h>
 
@@ -38,6 +39,8 @@ std::string_view to_string(ErrorKind kind) noexcept {
   }
   return "unknown";
 }
+
+std::ostream& operator<<(std::ostream& out, ErrorKind kind) { return out << to_string(kind); }
 
 std::string Error::to_string() const {
   std::string out = path.empty() ? std::string("<unnamed>") : path;

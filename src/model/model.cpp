@@ -7,6 +7,7 @@
 #include <array>
 #include <cerrno>
 #include <map>
+#include <ostream>
 
 #include <fmt/format.h>
 
@@ -27,6 +28,8 @@ std::string_view to_string(Format format) noexcept {
   }
   return "unknown";
 }
+
+std::ostream& operator<<(std::ostream& out, Format format) { return out << to_string(format); }
 
 struct Model::Impl {
   std::string path;

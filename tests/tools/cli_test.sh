@@ -1,2 +1,85 @@
 #!/usr/bin/env bash
-exit 0
+# End-to-end checks of the ringload tool: exit codes, the exact `inspect --json` shape, and that a
+# bad file gives one stderr line and nothing on stdout. Usage: cli_test.sh RINGLOAD FIXTURES_DIR
+set -u
+ringload=$1
+fixtures=$2
+work=$(mktemp -d "${TMPDIR:-/var/tmp}/ringload-cli.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+passed=0
+failed=0
+
+check() {  # check NAME COMMAND...: the command must succeed
+  local name=$1
+  shift
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $name" >&2; fi
+}
+
+expect_bad_input() {  # FILE: exit 2, exactly one stderr line naming the file, empty stdout
+  local file=$1 rc
+  "$ringload" inspect "$file" >"$work/out" 2>"$work/err"
+  rc=$?
+  [[ $rc -eq 2 ]] || { echo "  $file: exit $rc, want 2" >&2; return 1; }
+  [[ ! -s "$work/out" ]] || { echo "  $file: stdout not empty" >&2; return 1; }
+  [[ $(wc -l <"$work/err") -eq 1 ]] || { echo "  $file: stderr has $(wc -l <"$work/err") lines" >&2; return 1; }
+  grep -qF "$file" "$work/err" || { echo "  $file: stderr does not name the file" >&2; return 1; }
+  grep -q "byte [0-9]" "$work/err" || { echo "  $file: stderr names no offset" >&2; return 1; }
+}
+
+json_shape_ok() {  # FILE...: inspect --json has exactly the documented keys and sorted tensors
+  "$ringload" inspect --json "$@" >"$work/json" || return 1
+  python3 - "$work/json" "$#" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+files = doc if int(sys.argv[2]) > 1 else [doc]
+if int(sys.argv[2]) > 1 and not isinstance(doc, list):
+    sys.exit("several files must give a JSON array")
+for f in files:
+    assert list(f) == ["path", "format", "file_size", "metadata", "tensors"], list(f)
+    assert f["format"] in ("apr", "safetensors", "gguf"), f["format"]
+    assert isinstance(f["file_size"], int) and isinstance(f["metadata"], dict)
+    offsets = []
+    for t in f["tensors"]:
+        assert list(t) == ["name", "dtype", "shape", "offset", "size"], list(t)
+        assert t["dtype"] == t["dtype"].upper()
+        assert all(isinstance(d, int) and d >= 0 for d in t["shape"])
+        assert t["offset"] + t["size"] <= f["file_size"]
+        offsets.append(t["offset"])
+    assert offsets == sorted(offsets), "tensors not sorted by offset"
+PY
+}
+
+if [[ -d "$fixtures" ]]; then
+  check "json shape (safetensors)" json_shape_ok "$fixtures/hadamards.safetensors"
+  check "json shape (several files)" json_shape_ok "$fixtures/ollama-llama-2-tiny-random.gguf" \
+    "$fixtures/jl-model-alldtypes.safetensors"
+  check "human table" bash -c "'$ringload' inspect '$fixtures/burn-mnist.safetensors' | grep -q 'norm1.num_batches_tracked'"
+  for bad in "$fixtures"/malformed/*.gguf "$fixtures"/malformed/*.apr; do
+    check "bad input: $(basename "$bad")" expect_bad_input "$bad"
+  done
+  check "one bad file among good ones: nothing on stdout" bash -c \
+    "! '$ringload' inspect --json '$fixtures/hadamards.safetensors' '$fixtures/malformed/ollama-test-truncated-6B.gguf' >'$work/mixed' 2>/dev/null && [[ ! -s '$work/mixed' ]]"
+  check "memstat json" bash -c "'$ringload' memstat --json '$fixtures/hadamards.safetensors' | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"files\"][0][\"total_pages\"] > 0 and \"zram\" in d'"
+else
+  echo "fixtures not found at $fixtures: skipping fixture checks"
+fi
+
+printf 'not a model at all, just text\n' >"$work/text.bin"
+check "bad input: text file" expect_bad_input "$work/text.bin"
+check "missing file exits 2" bash -c "'$ringload' inspect '$work/absent.gguf' 2>/dev/null; [[ \$? -eq 2 ]]"
+check "help teaches" bash -c "'$ringload' --help | grep -q 'ringload gen'"
+for sub in inspect gen load memstat; do
+  check "$sub --help" bash -c "'$ringload' $sub --help | grep -q Usage"
+done
+
+for fmt in safetensors gguf apr; do
+  check "gen + inspect + load ($fmt)" bash -c "
+    '$ringload' gen -q --format $fmt --size 2MiB --tensors 12 --dtype F16 '$work/g.$fmt' &&
+    '$ringload' inspect --json '$work/g.$fmt' | python3 -c 'import json,sys; assert len(json.load(sys.stdin)[\"tensors\"]) == 12' &&
+    '$ringload' load -q --strategy read '$work/g.$fmt' >/dev/null &&
+    '$ringload' load -q --strategy mmap --sink null --json '$work/g.$fmt' | python3 -c 'import json,sys; assert json.load(sys.stdin)[\"bytes\"] > 0'"
+done
+check "gen rejects an unknown dtype with exit 2" bash -c "'$ringload' gen -q --format gguf --dtype Q9_9 '$work/x.gguf' 2>/dev/null; [[ \$? -eq 2 ]]"
+
+echo "cli: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
