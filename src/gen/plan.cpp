@@ -325,6 +325,7 @@ nlohmann::ordered_json metadata_for(const GenOptions& options, const Plan& plan)
       meta["llama.attention.head_count"] = heads;
       meta["llama.attention.layer_norm_rms_epsilon"] = 1e-5;
       meta["llama.vocab_size"] = dims.vocab;
+      meta["general.tags"] = nlohmann::ordered_json::array({"synthetic", "ringload"});
       break;
     case Format::apr:
       meta["model_type"] = "llama";

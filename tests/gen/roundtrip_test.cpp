@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <ostream>
 #include <set>
 #include <string>
 #include <vector>
@@ -431,6 +432,11 @@ struct RoundTripCase {
   Compression compression;
 };
 
+void PrintTo(const RoundTripCase& c, std::ostream* out) {
+  *out << to_string(c.format) << " " << dtype_name(c.dtype) << " compression "
+       << static_cast<int>(c.compression);
+}
+
 std::string case_name(const testing::TestParamInfo<RoundTripCase>& info) {
   constexpr std::array kCompression = {"", "_lz4", "_zstd"};
   return fmt::format("{}_{}{}", to_string(info.param.format), dtype_name(info.param.dtype),
@@ -560,6 +566,17 @@ TEST(GenWrite, RejectsGgufRowThatIsNotWholeBlocks) {
   ASSERT_FALSE(report);
   EXPECT_EQ(report.error().kind, ErrorKind::invalid_argument);
   EXPECT_EQ(report.error().tensor, "w");
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+}
+
+TEST(GenWrite, Lz4RejectsAPayloadOverOneLz4BlockBeforeWriting) {
+  TempDir dir;
+  GenOptions options = small_options(Format::apr, DType::F16, Compression::lz4);
+  options.target_bytes = std::uint64_t{3} << 30;
+  auto report = generate(dir.file("m.apr"), options);
+  ASSERT_FALSE(report);
+  EXPECT_EQ(report.error().kind, ErrorKind::invalid_argument);
+  EXPECT_NE(report.error().message.find("zstd"), std::string::npos) << "names the way out";
   EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
 }
 
