@@ -274,8 +274,9 @@ Result<Json> read_array(GgufCursor& cursor) {
   auto& elems = array.get_ref<Json::array_t&>();
   if (fixed != 0) {
     const auto bytes = RINGLOAD_TRY(cursor.read_bytes(*need, "array elements"));
-    for (std::uint64_t i = 0; i < count; ++i)
+    for (std::uint64_t i = 0; i < count; ++i) {
       elems.push_back(decode_fixed(elem_type, bytes.data() + i * fixed));
+    }
     return array;
   }
   for (std::uint64_t i = 0; i < count; ++i) {

@@ -8,6 +8,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -147,15 +148,15 @@ ValueFn u64v(std::uint64_t v) {
   return [v](Writer& w) { w.b.u64(v); };
 }
 ValueFn strv(std::string s) {
-  return [s](Writer& w) { w.string(s); };
+  return [s = std::move(s)](Writer& w) { w.string(s); };
 }
 ValueFn raw_bytes(std::vector<std::uint8_t> bytes) {
-  return [bytes](Writer& w) {
+  return [bytes = std::move(bytes)](Writer& w) {
     for (auto x : bytes) w.b.u8(x);
   };
 }
 ValueFn str_array(std::vector<std::string> items) {
-  return [items](Writer& w) {
+  return [items = std::move(items)](Writer& w) {
     w.b.u32(kString);
     w.len(items.size());
     for (const auto& s : items) w.string(s);
