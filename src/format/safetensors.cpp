@@ -109,8 +109,9 @@ Result<Entry> read_entry(const std::string& name, const Json& value) {
   entry.name = name;
 
   const auto dtype = value.find("dtype");
-  if (dtype == value.end())
+  if (dtype == value.end()) {
     return entry_error(name, "\"dtype\" is missing (an entry needs dtype, shape and data_offsets)");
+  }
   if (!dtype->is_string()) {
     return entry_error(name, fmt::format("\"dtype\" must be a string, found {}", dtype->type_name()));
   }
