@@ -69,13 +69,25 @@ constexpr std::uint64_t kLarge = 4ULL << 30;
 }  // namespace
 
 // The figure: a 4 GiB file with 1,000 tensors; the 64 MiB twin shows size independence.
-BENCHMARK_CAPTURE(BM_ModelLoad, safetensors_4GiB, Format::safetensors, kLarge)->Arg(1000)->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_ModelLoad, safetensors_64MiB, Format::safetensors, kSmall)->Arg(1000)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_ModelLoad, safetensors_4GiB, Format::safetensors, kLarge)
+    ->Arg(1000)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_ModelLoad, safetensors_64MiB, Format::safetensors, kSmall)
+    ->Arg(1000)
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_ModelLoad, gguf_4GiB, Format::gguf, kLarge)->Arg(1000)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_ModelLoad, apr_4GiB, Format::apr, kLarge)->Arg(1000)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_ModelLoad, safetensors_64MiB_tensors, Format::safetensors, kSmall)
-    ->Arg(10)->Arg(20000)->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_ModelLoad, gguf_64MiB_tensors, Format::gguf, kSmall)->Arg(10)->Arg(20000)->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_ModelLoad, apr_64MiB_tensors, Format::apr, kSmall)->Arg(10)->Arg(20000)->Unit(benchmark::kMicrosecond);
+    ->Arg(10)
+    ->Arg(20000)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_ModelLoad, gguf_64MiB_tensors, Format::gguf, kSmall)
+    ->Arg(10)
+    ->Arg(20000)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_ModelLoad, apr_64MiB_tensors, Format::apr, kSmall)
+    ->Arg(10)
+    ->Arg(20000)
+    ->Unit(benchmark::kMicrosecond);
 
 BENCHMARK_MAIN();

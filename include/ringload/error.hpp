@@ -60,12 +60,18 @@ struct Error {
 };
 
 [[nodiscard]] Error make_error(ErrorKind kind, std::string message,
-                               std::optional<std::uint64_t> offset = std::nullopt,
-                               std::string tensor = {});
+                               std::optional<std::uint64_t> offset = std::nullopt, std::string tensor = {});
 
 // errno (positive) → the matching kind (ENOENT → not_found, ENOMEM → out_of_memory, ...).
 [[nodiscard]] Error sys_error(int err, std::string what, std::string path,
                               std::optional<std::uint64_t> offset = std::nullopt);
+
+namespace detail {
+template <class T, class U, class Self>
+inline constexpr bool is_result_value_source_v =
+    std::is_constructible_v<T, U&&> && !std::is_same_v<std::remove_cvref_t<U>, Self> &&
+    !std::is_same_v<std::remove_cvref_t<U>, Error>;
+}  // namespace detail
 
 // A small expected<T, Error>. std::expected would do, but clang 14 (clang-tidy, libFuzzer, the
 // sanitizer build) cannot use libstdc++ 12's <expected>, so we carry our own.
@@ -77,35 +83,56 @@ class [[nodiscard]] Result {
  public:
   using value_type = T;
 
-  Result(Error error) : state_(std::in_place_index<1>, std::move(error)) {}  // NOLINT(google-explicit-constructor)
-  template <class U = T>
-    requires std::is_constructible_v<T, U&&> &&
-             (!std::is_same_v<std::remove_cvref_t<U>, Result>) &&
-             (!std::is_same_v<std::remove_cvref_t<U>, Error>)
+  Result(Error error)
+      : state_(std::in_place_index<1>, std::move(error)) {}  // NOLINT(google-explicit-constructor)
+  // NOLINTNEXTLINE(bugprone-forwarding-reference-overload): the constraint excludes Result and Error.
+  template <class U = T, std::enable_if_t<detail::is_result_value_source_v<T, U, Result>, int> = 0>
   Result(U&& value)  // NOLINT(google-explicit-constructor)
       : state_(std::in_place_index<0>, std::forward<U>(value)) {}
 
   [[nodiscard]] bool has_value() const noexcept { return state_.index() == 0; }
   explicit operator bool() const noexcept { return has_value(); }
 
-  T& value() & { check_value(); return *std::get_if<0>(&state_); }
-  const T& value() const& { check_value(); return *std::get_if<0>(&state_); }
-  T&& value() && { check_value(); return std::move(*std::get_if<0>(&state_)); }
+  T& value() & {
+    check_value();
+    return *std::get_if<0>(&state_);
+  }
+  const T& value() const& {
+    check_value();
+    return *std::get_if<0>(&state_);
+  }
+  T&& value() && {
+    check_value();
+    return std::move(*std::get_if<0>(&state_));
+  }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T&& operator*() && { return std::move(*this).value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
-  Error& error() & { check_error(); return *std::get_if<1>(&state_); }
-  const Error& error() const& { check_error(); return *std::get_if<1>(&state_); }
-  Error&& error() && { check_error(); return std::move(*std::get_if<1>(&state_)); }
+  Error& error() & {
+    check_error();
+    return *std::get_if<1>(&state_);
+  }
+  const Error& error() const& {
+    check_error();
+    return *std::get_if<1>(&state_);
+  }
+  Error&& error() && {
+    check_error();
+    return std::move(*std::get_if<1>(&state_));
+  }
 
  private:
   // Using the wrong side is a programming error, like dereferencing an empty optional; we
   // never throw, so it ends the process loudly instead of reading garbage.
-  void check_value() const { if (!has_value()) std::abort(); }
-  void check_error() const { if (has_value()) std::abort(); }
+  void check_value() const {
+    if (!has_value()) std::abort();
+  }
+  void check_error() const {
+    if (has_value()) std::abort();
+  }
 
   std::variant<T, Error> state_;
 };
@@ -118,15 +145,23 @@ class [[nodiscard]] Result<void> {
 
   [[nodiscard]] bool has_value() const noexcept { return !error_.has_value(); }
   explicit operator bool() const noexcept { return has_value(); }
-  void value() const { if (error_) std::abort(); }
+  void value() const {
+    if (error_) std::abort();
+  }
 
   Error& error() & { return *checked(); }
   const Error& error() const& { return *checked(); }
   Error&& error() && { return std::move(*checked()); }
 
  private:
-  std::optional<Error>& checked() { if (!error_) std::abort(); return error_; }
-  const std::optional<Error>& checked() const { if (!error_) std::abort(); return error_; }
+  std::optional<Error>& checked() {
+    if (!error_) std::abort();
+    return error_;
+  }
+  const std::optional<Error>& checked() const {
+    if (!error_) std::abort();
+    return error_;
+  }
   std::optional<Error> error_;
 };
 
@@ -134,15 +169,15 @@ class [[nodiscard]] Result<void> {
 
 // Propagates an error from an expression returning Result<T>; yields the value otherwise.
 // (A GNU statement expression: g++ and clang both have it, and it keeps call sites flat.)
-#define RINGLOAD_TRY(expr)                                  \
-  ({                                                        \
-    auto ringload_try_result_ = (expr);                     \
+#define RINGLOAD_TRY(expr)                                                     \
+  ({                                                                           \
+    auto ringload_try_result_ = (expr);                                        \
     if (!ringload_try_result_) return std::move(ringload_try_result_).error(); \
-    std::move(ringload_try_result_).value();                \
+    std::move(ringload_try_result_).value();                                   \
   })
 
-#define RINGLOAD_TRY_VOID(expr)                             \
-  do {                                                      \
-    auto ringload_try_result_ = (expr);                     \
+#define RINGLOAD_TRY_VOID(expr)                                                \
+  do {                                                                         \
+    auto ringload_try_result_ = (expr);                                        \
     if (!ringload_try_result_) return std::move(ringload_try_result_).error(); \
   } while (false)

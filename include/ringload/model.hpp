@@ -54,10 +54,10 @@ class Model {
   [[nodiscard]] const std::string& path() const noexcept;  // file path or from_bytes origin
   [[nodiscard]] Format format() const noexcept;
   [[nodiscard]] bool is_mmap() const noexcept;
-  [[nodiscard]] std::uint64_t file_size() const noexcept;   // bytes on disk (compressed size)
+  [[nodiscard]] std::uint64_t file_size() const noexcept;           // bytes on disk (compressed size)
   [[nodiscard]] std::span<const std::byte> image() const noexcept;  // whole (decompressed) file
-  [[nodiscard]] std::uint64_t data_offset() const noexcept;  // first byte of the data section
-  [[nodiscard]] std::uint64_t alignment() const noexcept;    // tensor alignment the format promises
+  [[nodiscard]] std::uint64_t data_offset() const noexcept;         // first byte of the data section
+  [[nodiscard]] std::uint64_t alignment() const noexcept;           // tensor alignment the format promises
 
   [[nodiscard]] std::span<const TensorInfo> tensors() const noexcept;  // sorted by offset
   [[nodiscard]] std::vector<std::string> tensor_names() const;         // in file order

@@ -19,7 +19,8 @@ namespace ringload {
 }
 
 // Rounds up to a multiple of `alignment` (a power of two); nullopt on overflow.
-[[nodiscard]] inline std::optional<std::uint64_t> align_up(std::uint64_t x, std::uint64_t alignment) noexcept {
+[[nodiscard]] inline std::optional<std::uint64_t> align_up(std::uint64_t x,
+                                                           std::uint64_t alignment) noexcept {
   auto bumped = checked_add(x, alignment - 1);
   if (!bumped) return std::nullopt;
   return *bumped & ~(alignment - 1);
@@ -29,6 +30,8 @@ namespace ringload {
   return x & ~(alignment - 1);
 }
 
-[[nodiscard]] constexpr bool is_power_of_two(std::uint64_t x) noexcept { return x != 0 && (x & (x - 1)) == 0; }
+[[nodiscard]] constexpr bool is_power_of_two(std::uint64_t x) noexcept {
+  return x != 0 && (x & (x - 1)) == 0;
+}
 
 }  // namespace ringload

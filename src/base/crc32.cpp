@@ -31,10 +31,10 @@ std::uint32_t crc32_update(std::uint32_t crc, std::span<const std::byte> bytes) 
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   std::size_t n = bytes.size();
   while (n >= 8) {
-    std::uint32_t lo = c ^ (std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 |
-                            std::uint32_t{p[2]} << 16 | std::uint32_t{p[3]} << 24);
-    std::uint32_t hi = std::uint32_t{p[4]} | std::uint32_t{p[5]} << 8 |
-                       std::uint32_t{p[6]} << 16 | std::uint32_t{p[7]} << 24;
+    std::uint32_t lo = c ^ (std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 | std::uint32_t{p[2]} << 16 |
+                            std::uint32_t{p[3]} << 24);
+    std::uint32_t hi = std::uint32_t{p[4]} | std::uint32_t{p[5]} << 8 | std::uint32_t{p[6]} << 16 |
+                       std::uint32_t{p[7]} << 24;
     c = kTables[7][lo & 0xFFU] ^ kTables[6][(lo >> 8) & 0xFFU] ^ kTables[5][(lo >> 16) & 0xFFU] ^
         kTables[4][lo >> 24] ^ kTables[3][hi & 0xFFU] ^ kTables[2][(hi >> 8) & 0xFFU] ^
         kTables[1][(hi >> 16) & 0xFFU] ^ kTables[0][hi >> 24];

@@ -54,22 +54,28 @@ std::string Error::to_string() const {
 
 Error make_error(ErrorKind kind, std::string message, std::optional<std::uint64_t> offset,
                  std::string tensor) {
-  return Error{.kind = kind, .path = {}, .tensor = std::move(tensor), .offset = offset,
-               .message = std::move(message)};
+  return Error{
+      .kind = kind, .path = {}, .tensor = std::move(tensor), .offset = offset, .message = std::move(message)};
 }
 
 Error sys_error(int err, std::string what, std::string path, std::optional<std::uint64_t> offset) {
   ErrorKind kind = ErrorKind::io;
   switch (err) {
-    case ENOENT: case ENOTDIR: kind = ErrorKind::not_found; break;
-    case EACCES: case EPERM: kind = ErrorKind::permission_denied; break;
+    case ENOENT:
+    case ENOTDIR: kind = ErrorKind::not_found; break;
+    case EACCES:
+    case EPERM: kind = ErrorKind::permission_denied; break;
     case ENOMEM: kind = ErrorKind::out_of_memory; break;
     case EINVAL: kind = ErrorKind::invalid_argument; break;
     default: break;
   }
   std::string message = fmt::format("{}: {} (errno {})", what, std::strerror(err), err);
-  return Error{.kind = kind, .path = std::move(path), .tensor = {}, .offset = offset,
-               .message = std::move(message), .os_errno = err};
+  return Error{.kind = kind,
+               .path = std::move(path),
+               .tensor = {},
+               .offset = offset,
+               .message = std::move(message),
+               .os_errno = err};
 }
 
 }  // namespace ringload

@@ -91,8 +91,8 @@ class DomBuilder {
 Result<nlohmann::ordered_json> parse_json(std::string_view text, std::uint64_t base_offset,
                                           const JsonParseOptions& options) {
   DomBuilder builder(options.reject_duplicate_keys);
-  const bool ok = Json::sax_parse(text.begin(), text.end(), &builder,
-                                  nlohmann::detail::input_format_t::json, /*strict=*/true);
+  const bool ok = Json::sax_parse(text.begin(), text.end(), &builder, nlohmann::detail::input_format_t::json,
+                                  /*strict=*/true);
   if (ok) return std::move(builder.result);
   if (!builder.duplicate_key_.empty()) {
     return make_error(ErrorKind::duplicate_name,
@@ -101,8 +101,8 @@ Result<nlohmann::ordered_json> parse_json(std::string_view text, std::uint64_t b
   }
   // nlohmann counts the position from 1 and points just past the offending character.
   const std::uint64_t at = builder.error_position_ > 0 ? builder.error_position_ - 1 : 0;
-  return make_error(ErrorKind::malformed_header,
-                    fmt::format("invalid JSON: {}", builder.error_text_), base_offset + at);
+  return make_error(ErrorKind::malformed_header, fmt::format("invalid JSON: {}", builder.error_text_),
+                    base_offset + at);
 }
 
 std::string dump_json(const nlohmann::ordered_json& value, int indent) {

@@ -8,7 +8,10 @@ std::optional<std::uint64_t> first_invalid_utf8(std::string_view text) noexcept 
   std::size_t i = 0;
   while (i < n) {
     const unsigned char c = s[i];
-    if (c < 0x80) { ++i; continue; }
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
     std::size_t len = 0;
     unsigned char lo = 0x80;
     unsigned char hi = 0xBF;

@@ -18,6 +18,7 @@ inline constexpr std::uint64_t kAprHeaderSize = 64;
 
 // Validates the header (magic, version, header CRC, flags) and, for a compressed file, returns
 // the decompressed image; nullopt for an uncompressed one (parse the file itself).
-[[nodiscard]] Result<std::optional<std::vector<std::byte>>> apr_decompressed_image(std::span<const std::byte> file);
+[[nodiscard]] Result<std::optional<std::vector<std::byte>>> apr_decompressed_image(
+    std::span<const std::byte> file);
 
 }  // namespace ringload

@@ -52,8 +52,7 @@ Result<Format> detect_format(std::span<const std::byte> head) {
                       0);
   }
   return make_error(ErrorKind::bad_magic,
-                    "not an APR v2 ('APR\\0'), GGUF ('GGUF') or safetensors (u64 length + JSON) file",
-                    0);
+                    "not an APR v2 ('APR\\0'), GGUF ('GGUF') or safetensors (u64 length + JSON) file", 0);
 }
 
 }  // namespace ringload

@@ -12,11 +12,11 @@ namespace ringload {
 
 struct TensorTable {
   Format format = Format::safetensors;
-  std::uint32_t version = 0;       // GGUF 1/2/3, APR 2, safetensors 0 (no version field)
+  std::uint32_t version = 0;        // GGUF 1/2/3, APR 2, safetensors 0 (no version field)
   std::vector<TensorInfo> tensors;  // sorted by offset (ties: by name)
   nlohmann::ordered_json metadata = nlohmann::ordered_json::object();
-  std::uint64_t data_offset = 0;   // absolute start of the data section
-  std::uint64_t alignment = 1;     // alignment every tensor start obeys (absolute offsets)
+  std::uint64_t data_offset = 0;  // absolute start of the data section
+  std::uint64_t alignment = 1;    // alignment every tensor start obeys (absolute offsets)
 };
 
 // Parser entry points. `image` is the whole file (or decompressed image); errors carry the

@@ -45,16 +45,14 @@ Result<std::uint64_t> file_size(int fd, const std::string& path) {
 Result<void> pread_exact(int fd, std::span<std::byte> out, std::uint64_t offset, const std::string& path) {
   std::size_t done = 0;
   while (done < out.size()) {
-    const ssize_t n = ::pread(fd, out.data() + done, out.size() - done,
-                              static_cast<off_t>(offset + done));
+    const ssize_t n = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return sys_error(errno, "read failed", path, offset + done);
     }
     if (n == 0) {
       Error e = make_error(ErrorKind::truncated,
-                           fmt::format("file ended while {} more bytes were expected",
-                                       out.size() - done),
+                           fmt::format("file ended while {} more bytes were expected", out.size() - done),
                            offset + done);
       e.path = path;
       return e;

@@ -39,8 +39,9 @@ Result<Mapping> Mapping::map(int fd, std::uint64_t size, const std::string& path
     const int err = errno;
     Error e = sys_error(err, "mmap failed", path);
     if (err == ENOMEM) {
-      e.message += "; if this process maps many files, raise vm.max_map_count "
-                   "(sysctl -w vm.max_map_count=1048576)";
+      e.message +=
+          "; if this process maps many files, raise vm.max_map_count "
+          "(sysctl -w vm.max_map_count=1048576)";
     }
     return e;
   }
@@ -54,7 +55,8 @@ Result<void> Mapping::advise(std::uint64_t offset, std::uint64_t length, int adv
   const std::uint64_t page = page_size();
   const std::uint64_t end = std::min<std::uint64_t>(size_, offset + length);
   std::uint64_t first = outward ? align_down(offset, page) : align_up(offset, page).value_or(size_);
-  std::uint64_t last = outward ? std::min<std::uint64_t>(align_up(end, page).value_or(size_), align_up(size_, page).value_or(size_))
+  std::uint64_t last = outward ? std::min<std::uint64_t>(align_up(end, page).value_or(size_),
+                                                         align_up(size_, page).value_or(size_))
                                : align_down(end, page);
   // A range ending at the mapping's end may release the final partial page too.
   if (!outward && end == size_) last = align_up(size_, page).value_or(size_);

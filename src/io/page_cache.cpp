@@ -64,8 +64,8 @@ Result<Residency> file_residency(const std::filesystem::path& path) {
 }
 
 Result<void> drop_file_cache(int fd, std::uint64_t offset, std::uint64_t length, const std::string& path) {
-  const int rc = ::posix_fadvise(fd, static_cast<off_t>(offset), static_cast<off_t>(length),
-                                 POSIX_FADV_DONTNEED);
+  const int rc =
+      ::posix_fadvise(fd, static_cast<off_t>(offset), static_cast<off_t>(length), POSIX_FADV_DONTNEED);
   if (rc != 0) return sys_error(rc, "posix_fadvise(DONTNEED) failed", path, offset);
   return {};
 }

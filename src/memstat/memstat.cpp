@@ -39,8 +39,8 @@ Result<std::string> read_text(const std::filesystem::path& path) {
 }  // namespace
 
 Result<ProcessMemory> process_memory(pid_t pid) {
-  const std::filesystem::path status =
-      std::filesystem::path(pid == 0 ? std::string("/proc/self/status") : fmt::format("/proc/{}/status", pid));
+  const std::filesystem::path status = std::filesystem::path(pid == 0 ? std::string("/proc/self/status")
+                                                                      : fmt::format("/proc/{}/status", pid));
   const std::string text = RINGLOAD_TRY(read_text(status));
   ProcessMemory m;
   std::istringstream lines(text);
@@ -53,12 +53,18 @@ Result<ProcessMemory> process_memory(pid_t pid) {
     const auto kib = parse_u64(std::string_view(line).substr(colon + 1));
     if (!kib) continue;
     const std::uint64_t bytes = *kib * 1024;
-    if (key == "VmRSS") m.rss_bytes = bytes;
-    else if (key == "RssAnon") m.rss_anon_bytes = bytes;
-    else if (key == "RssFile") m.rss_file_bytes = bytes;
-    else if (key == "RssShmem") m.rss_shmem_bytes = bytes;
-    else if (key == "VmHWM") m.hwm_bytes = bytes;
-    else if (key == "VmSwap") m.swap_bytes = bytes;
+    if (key == "VmRSS")
+      m.rss_bytes = bytes;
+    else if (key == "RssAnon")
+      m.rss_anon_bytes = bytes;
+    else if (key == "RssFile")
+      m.rss_file_bytes = bytes;
+    else if (key == "RssShmem")
+      m.rss_shmem_bytes = bytes;
+    else if (key == "VmHWM")
+      m.hwm_bytes = bytes;
+    else if (key == "VmSwap")
+      m.swap_bytes = bytes;
   }
   return m;
 }

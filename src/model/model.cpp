@@ -33,9 +33,9 @@ std::ostream& operator<<(std::ostream& out, Format format) { return out << to_st
 
 struct Model::Impl {
   std::string path;
-  UniqueFd fd;                    // kept open for fadvise and the pipeline's reads
-  Mapping mapping;                // uncompressed files
-  std::vector<std::byte> heap;    // compressed APR, from_bytes, or a file system without mmap
+  UniqueFd fd;                  // kept open for fadvise and the pipeline's reads
+  Mapping mapping;              // uncompressed files
+  std::vector<std::byte> heap;  // compressed APR, from_bytes, or a file system without mmap
   bool mapped = false;
   std::uint64_t file_size = 0;
   TensorTable table;
@@ -54,7 +54,8 @@ Error with_path(Error e, const std::string& path) {
   return e;
 }
 
-Result<TensorTable> parse_image(Format format, std::span<const std::byte> image, const ModelOptions& options) {
+Result<TensorTable> parse_image(Format format, std::span<const std::byte> image,
+                                const ModelOptions& options) {
   switch (format) {
     case Format::safetensors: return parse_safetensors(image);
     case Format::gguf: return parse_gguf(image);
@@ -120,7 +121,8 @@ Result<Model> Model::load(const std::filesystem::path& path, const ModelOptions&
   return Model(std::move(impl));
 }
 
-Result<Model> Model::from_bytes(std::vector<std::byte> bytes, std::string origin, const ModelOptions& options) {
+Result<Model> Model::from_bytes(std::vector<std::byte> bytes, std::string origin,
+                                const ModelOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->path = std::move(origin);
   impl->file_size = bytes.size();
@@ -158,10 +160,11 @@ std::vector<std::string> Model::tensor_names() const {
 Result<TensorInfo> Model::tensor(std::string_view name) const {
   auto it = impl_->by_name.find(name);
   if (it == impl_->by_name.end()) {
-    Error e = make_error(ErrorKind::not_found,
-                         fmt::format("no such tensor (the file has {} tensors; `ringload inspect` lists them)",
-                                     impl_->table.tensors.size()),
-                         std::nullopt, std::string(name));
+    Error e =
+        make_error(ErrorKind::not_found,
+                   fmt::format("no such tensor (the file has {} tensors; `ringload inspect` lists them)",
+                               impl_->table.tensors.size()),
+                   std::nullopt, std::string(name));
     return with_path(std::move(e), impl_->path);
   }
   return impl_->table.tensors[it->second];

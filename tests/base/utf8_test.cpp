@@ -14,7 +14,9 @@ TEST(Utf8, AcceptsAsciiAndMultibyteText) {
 }
 
 TEST(Utf8, ReportsTheFirstBadByte) {
-  EXPECT_EQ(first_invalid_utf8("ab\xFF" "cd"), 2U);
+  EXPECT_EQ(first_invalid_utf8("ab\xFF"
+                               "cd"),
+            2U);
   EXPECT_EQ(first_invalid_utf8("abc\xC3"), 3U) << "truncated sequence";
   EXPECT_EQ(first_invalid_utf8("\xC0\xAF"), 0U) << "overlong";
   EXPECT_EQ(first_invalid_utf8("x\xED\xA0\x80"), 1U) << "surrogate";

@@ -150,7 +150,8 @@ TEST(ModelRelease, DropsTheFilesPagesFromMemoryAndPageCache) {
   auto after = file_residency(path);
   ASSERT_TRUE(after);
   EXPECT_LE(after->resident_pages * 100, after->total_pages * 1)
-      << after->resident_pages << " of " << after->total_pages << " pages still resident (" << after->method << ")";
+      << after->resident_pages << " of " << after->total_pages << " pages still resident (" << after->method
+      << ")";
 
   // The mapping stays valid: a released page faults back in with the same bytes.
   EXPECT_EQ(static_cast<std::uint8_t>((*model->tensor_bytes("t1"))[3]), (31 + 3 * 7) & 0xFF);

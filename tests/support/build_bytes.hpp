@@ -18,7 +18,10 @@ class ByteBuilder {
   ByteBuilder& i32(std::int32_t v) { return raw(&v, 4); }
   ByteBuilder& f32(float v) { return raw(&v, 4); }
   ByteBuilder& str(std::string_view s) { return raw(s.data(), s.size()); }
-  ByteBuilder& zeros(std::size_t n) { bytes_.resize(bytes_.size() + n); return *this; }
+  ByteBuilder& zeros(std::size_t n) {
+    bytes_.resize(bytes_.size() + n);
+    return *this;
+  }
   ByteBuilder& pad_to(std::size_t alignment) {
     while (bytes_.size() % alignment != 0) bytes_.push_back(std::byte{0});
     return *this;

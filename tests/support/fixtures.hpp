@@ -14,13 +14,13 @@ std::optional<std::filesystem::path> fixtures_dir();
 }  // namespace ringload::test
 
 // Puts the path of fixture `name` into `var`, or skips the test naming what is missing.
-#define RINGLOAD_FIXTURE_OR_SKIP(var, name)                                                  \
-  std::filesystem::path var;                                                                 \
-  do {                                                                                       \
-    auto ringload_dir_ = ::ringload::test::fixtures_dir();                                   \
-    if (!ringload_dir_ || !std::filesystem::exists(*ringload_dir_ / (name))) {               \
-      GTEST_SKIP() << "fixture " << (name) << " not found (set RINGLOAD_FIXTURES to "        \
-                   << "shared/fixtures)";                                                    \
-    }                                                                                        \
-    var = *ringload_dir_ / (name);                                                           \
+#define RINGLOAD_FIXTURE_OR_SKIP(var, name)                                           \
+  std::filesystem::path var;                                                          \
+  do {                                                                                \
+    auto ringload_dir_ = ::ringload::test::fixtures_dir();                            \
+    if (!ringload_dir_ || !std::filesystem::exists(*ringload_dir_ / (name))) {        \
+      GTEST_SKIP() << "fixture " << (name) << " not found (set RINGLOAD_FIXTURES to " \
+                   << "shared/fixtures)";                                             \
+    }                                                                                 \
+    var = *ringload_dir_ / (name);                                                    \
   } while (false)

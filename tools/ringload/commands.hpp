@@ -9,7 +9,7 @@ namespace ringload::cli {
 
 // Exit codes shared by every subcommand.
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailure = 1;  // the operation failed (I/O, out of memory, ...)
+inline constexpr int kExitFailure = 1;   // the operation failed (I/O, out of memory, ...)
 inline constexpr int kExitBadInput = 2;  // a file is not a valid model, or an option is wrong
 
 // Each returns the subcommand's `run` hook, called after parsing when that subcommand was chosen.

@@ -32,8 +32,10 @@ std::function<int()> add_gen(CLI::App& app) {
   sub->add_option("--format", opts->format, "apr | safetensors | gguf")
       ->required()
       ->check(CLI::IsMember({"apr", "safetensors", "gguf"}));
-  sub->add_option("--size", opts->size, "Approximate tensor bytes: 4096, 64MiB, 2GiB, ...")->capture_default_str();
-  sub->add_option("--tensors", opts->tensors, "Exact tensor count (default: chosen from --size like a real model)");
+  sub->add_option("--size", opts->size, "Approximate tensor bytes: 4096, 64MiB, 2GiB, ...")
+      ->capture_default_str();
+  sub->add_option("--tensors", opts->tensors,
+                  "Exact tensor count (default: chosen from --size like a real model)");
   sub->add_option("--dtype", opts->dtype,
                   "Weight dtype: F32 F16 BF16 I8 ... (safetensors), Q8_0 Q4_K Q6_K ... (gguf), "
                   "APR_Q4 APR_Q8 Q4_K Q6_K ... (apr)")
@@ -43,11 +45,14 @@ std::function<int()> add_gen(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--seed", opts->seed, "Seed of the byte content")->capture_default_str();
   sub->add_flag("-q,--quiet", opts->quiet, "No progress bar or summary");
-  sub->add_option("out", opts->out, "Output file (written to a temporary name, renamed when complete)")->required();
+  sub->add_option("out", opts->out, "Output file (written to a temporary name, renamed when complete)")
+      ->required();
 
   return [opts]() {
     gen::GenOptions g;
-    g.format = opts->format == "apr" ? Format::apr : opts->format == "gguf" ? Format::gguf : Format::safetensors;
+    g.format = opts->format == "apr"    ? Format::apr
+               : opts->format == "gguf" ? Format::gguf
+                                        : Format::safetensors;
     auto size = parse_size(opts->size);
     if (!size) {
       fmt::print(stderr, "ringload gen: --size '{}' is not a size (try 4096, 64MiB, 2GiB)\n", opts->size);

@@ -44,7 +44,8 @@ std::string summarize(const Json& value) {
     for (std::size_t i = 0; i < std::min<std::size_t>(3, value.size()); ++i) {
       head += (i ? ", " : "") + dump_json(value[i]);
     }
-    std::string text = fmt::format("[{} x {}] {}{}", value.size(), kind, head, value.size() > 3 ? ", ..." : "");
+    std::string text =
+        fmt::format("[{} x {}] {}{}", value.size(), kind, head, value.size() > 3 ? ", ..." : "");
     return text.size() > kMaxChars ? text.substr(0, kMaxChars) + "..." : text;
   }
   std::string text = dump_json(value);  // JSON escaping: control characters never reach the terminal
@@ -57,8 +58,8 @@ void print_table(const Model& model) {
   std::uint64_t total = 0;
   for (const auto& t : tensors) total += t.size;
   fmt::print("{}\n  format {}  file {}  {} tensors, {} of tensor data{}\n", model.path(),
-             to_string(model.format()), format_bytes(model.file_size()), tensors.size(),
-             format_bytes(total), model.is_mmap() ? "" : "  (decompressed in memory)");
+             to_string(model.format()), format_bytes(model.file_size()), tensors.size(), format_bytes(total),
+             model.is_mmap() ? "" : "  (decompressed in memory)");
   const auto& meta = model.metadata();
   if (!meta.empty()) {
     fmt::print("  metadata ({} keys):\n", meta.size());

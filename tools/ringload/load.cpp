@@ -28,7 +28,9 @@ using Json = nlohmann::ordered_json;
 double cpu_seconds() {
   rusage usage{};
   ::getrusage(RUSAGE_SELF, &usage);
-  auto secs = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6; };
+  auto secs = [](const timeval& tv) {
+    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6;
+  };
   return secs(usage.ru_utime) + secs(usage.ru_stime);
 }
 
@@ -124,9 +126,11 @@ std::function<int()> add_load(CLI::App& app) {
       bar.update(done);
     };
     if (opts->strategy == "read") {
-      auto heap = model->is_mmap() ? read_file(opts->file) : Result<std::vector<std::byte>>(std::vector<std::byte>{});
+      auto heap =
+          model->is_mmap() ? read_file(opts->file) : Result<std::vector<std::byte>>(std::vector<std::byte>{});
       if (!heap) return fail(heap.error());
-      const std::span<const std::byte> image = model->is_mmap() ? std::span<const std::byte>(*heap) : model->image();
+      const std::span<const std::byte> image =
+          model->is_mmap() ? std::span<const std::byte>(*heap) : model->image();
       for (const auto& t : model->tensors()) deliver(image.subspan(t.offset, t.size));
     } else {
       for (const auto& t : model->tensors()) deliver(*model->tensor_bytes(t.name));
@@ -166,14 +170,16 @@ std::function<int()> add_load(CLI::App& app) {
       fmt::print("{}\n", dump_json(out, 2));
       return kExitOk;
     }
-    fmt::print("{} {} → {}: {} in {} ({:.2f} GB/s, {}), first tensor after {}, CPU {:.2f} s\n", opts->strategy,
-               opts->file, opts->sink, format_bytes(total), format_seconds(wall), gbps,
-               format_rate(static_cast<double>(total) / wall), format_seconds(std::max(0.0, first_tensor_s)), cpu);
+    fmt::print("{} {} → {}: {} in {} ({:.2f} GB/s, {}), first tensor after {}, CPU {:.2f} s\n",
+               opts->strategy, opts->file, opts->sink, format_bytes(total), format_seconds(wall), gbps,
+               format_rate(static_cast<double>(total) / wall), format_seconds(std::max(0.0, first_tensor_s)),
+               cpu);
     if (after && baseline) {
-      fmt::print("  peak RSS {}, anonymous RSS {} → {}, file pages cached after: {} of {} ({:.1f}%)\n",
-                 format_bytes(after->hwm_bytes), format_bytes(baseline->rss_anon_bytes),
-                 format_bytes(after->rss_anon_bytes), resident_pages, total_pages,
-                 total_pages ? 100.0 * static_cast<double>(resident_pages) / static_cast<double>(total_pages) : 0.0);
+      fmt::print(
+          "  peak RSS {}, anonymous RSS {} → {}, file pages cached after: {} of {} ({:.1f}%)\n",
+          format_bytes(after->hwm_bytes), format_bytes(baseline->rss_anon_bytes),
+          format_bytes(after->rss_anon_bytes), resident_pages, total_pages,
+          total_pages ? 100.0 * static_cast<double>(resident_pages) / static_cast<double>(total_pages) : 0.0);
     }
     return kExitOk;
   };

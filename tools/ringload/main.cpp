@@ -6,7 +6,9 @@
 
 #include "commands.hpp"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app{
       "ringload moves model weights (APR v2, safetensors, GGUF) from disk to their destination at\n"
       "the speed of the slowest link, and leaves nothing behind in host RAM, page cache or zram.\n\n"
@@ -49,4 +51,17 @@ int main(int argc, char** argv) {
     if (entry.sub->parsed()) return entry.run();
   }
   return ringload::cli::kExitBadInput;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // CLI11 reports through exceptions; the library never throws. Anything left (bad_alloc) ends
+  // here with a message rather than std::terminate.
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "ringload: {}\n", e.what());
+    return ringload::cli::kExitFailure;
+  }
 }

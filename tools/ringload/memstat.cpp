@@ -34,7 +34,8 @@ Json zram_json(const ZramStat& z) {
 
 std::string zram_text(const ZramStat& z) {
   if (!z.present) return "zram: no /sys/block/zram0 (zram module not loaded)";
-  if (!z.initialised) return "zram: zram0 present but not initialised (disksize 0): nothing can be held in zram";
+  if (!z.initialised)
+    return "zram: zram0 present but not initialised (disksize 0): nothing can be held in zram";
   return fmt::format("zram: disksize {}; holds {} of data compressed to {} ({} of RAM in use, peak {})",
                      format_bytes(z.disksize_bytes), format_bytes(z.orig_data_bytes),
                      format_bytes(z.compr_data_bytes), format_bytes(z.mem_used_total_bytes),
@@ -80,8 +81,9 @@ std::function<int()> add_memstat(CLI::App& app) {
         status = kExitFailure;
         continue;
       }
-      const double pct = cache->total_pages == 0 ? 0.0 : 100.0 * static_cast<double>(cache->resident_pages) /
-                                                              static_cast<double>(cache->total_pages);
+      const double pct = cache->total_pages == 0 ? 0.0
+                                                 : 100.0 * static_cast<double>(cache->resident_pages) /
+                                                       static_cast<double>(cache->total_pages);
       files.push_back(Json{{"path", file},
                            {"file_size", cache->file_bytes},
                            {"resident_bytes", cache->resident_bytes},
@@ -108,7 +110,8 @@ std::function<int()> add_memstat(CLI::App& app) {
     fmt::print("process {}: RSS {} (anonymous {}, file {}, shmem {}), peak {}, swap {}\n",
                opts->pid == 0 ? static_cast<int>(::getpid()) : opts->pid, format_bytes(mem->rss_bytes),
                format_bytes(mem->rss_anon_bytes), format_bytes(mem->rss_file_bytes),
-               format_bytes(mem->rss_shmem_bytes), format_bytes(mem->hwm_bytes), format_bytes(mem->swap_bytes));
+               format_bytes(mem->rss_shmem_bytes), format_bytes(mem->hwm_bytes),
+               format_bytes(mem->swap_bytes));
     fmt::print("{}\n", zram_text(*zram));
     if (!lines.empty()) fmt::print("page cache:\n");
     for (const auto& line : lines) fmt::print("{}\n", line);

@@ -30,7 +30,8 @@ void ProgressBar::update(std::uint64_t done_bytes) {
 
 void ProgressBar::draw(std::uint64_t done_bytes) {
   constexpr int kWidth = 30;
-  const double fraction = total_ == 0 ? 1.0 : std::min(1.0, static_cast<double>(done_bytes) / static_cast<double>(total_));
+  const double fraction =
+      total_ == 0 ? 1.0 : std::min(1.0, static_cast<double>(done_bytes) / static_cast<double>(total_));
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const double rate = elapsed > 0 ? static_cast<double>(done_bytes) / elapsed : 0.0;
   const int filled = static_cast<int>(fraction * kWidth);
@@ -42,14 +43,14 @@ void ProgressBar::draw(std::uint64_t done_bytes) {
   }
   fmt::print(stderr, "\r\033[2K{} [{}] {:3.0f}% {} / {} {}{}", label_, bar, fraction * 100.0,
              format_bytes(done_bytes), format_bytes(total_), format_rate(rate), eta);
-  std::fflush(stderr);
+  (void)std::fflush(stderr);
   drawn_ = true;
 }
 
 void ProgressBar::finish() {
   if (enabled_ && drawn_) {
     fmt::print(stderr, "\r\033[2K");
-    std::fflush(stderr);
+    (void)std::fflush(stderr);
   }
   drawn_ = false;
   enabled_ = false;
