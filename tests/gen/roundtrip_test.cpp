@@ -520,6 +520,31 @@ TEST(GenRoundTripCount, ExactTensorCountSurvivesLoading) {
   }
 }
 
+TEST(GenMetadata, RecordsGeneratorAndSeedInEveryFormat) {
+  for (Format format : {Format::safetensors, Format::gguf, Format::apr}) {
+    TempDir dir;
+    const GenOptions options = small_options(format, DType::F16);
+    ASSERT_TRUE(generate(dir.file("m"), options));
+    auto model = Model::load(dir.file("m"));
+    ASSERT_TRUE(model) << model.error().to_string();
+    const auto& meta = model->metadata();
+    const auto generator = meta.find("generator");
+    ASSERT_NE(generator, meta.end()) << to_string(format) << ": " << dump_json(meta);
+    EXPECT_EQ(*generator, "ringload gen");
+    const auto seed = meta.find("seed");
+    ASSERT_NE(seed, meta.end());
+    EXPECT_EQ(*seed, "1234");
+    if (format == Format::gguf) {
+      EXPECT_EQ(meta.value("general.architecture", ""), "llama");
+      EXPECT_EQ(meta.value("general.alignment", 0U), 32U);
+      EXPECT_EQ(model->alignment(), 32U);
+    }
+    if (format == Format::apr) {
+      EXPECT_EQ(meta.begin().key(), "model_type");
+    }
+  }
+}
+
 TEST(GenDeterminism, SameSeedGivesIdenticalFilesAndAnotherSeedDoesNot) {
   for (const auto& c : {RoundTripCase{Format::safetensors, DType::BF16, Compression::none},
                         RoundTripCase{Format::gguf, DType::Q4_K, Compression::none},
