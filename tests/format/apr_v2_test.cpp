@@ -285,6 +285,17 @@ TEST(AprV2Parse, SortsByOffsetWhenDataIsInInsertionOrder) {
   EXPECT_EQ(r->tensors[1].offset, r->tensors[0].offset + 64);
 }
 
+TEST(AprV2Parse, AcceptsIndexSortedByUnsignedBytes) {
+  // Byte-wise order: 0xC3 (the first byte of "é") sorts after 'z', not before 'a'.
+  AprSpec spec;
+  spec.tensors.push_back(tensor("z", 7, {1}, pattern(1, 1)));
+  spec.tensors.push_back(tensor("\xc3\xa9", 7, {1}, pattern(1, 2)));
+  spec.sort_index = false;
+  auto r = parse(write_apr(spec));
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->tensors[1].name, "\xc3\xa9");
+}
+
 TEST(AprV2Parse, IgnoresInformationalFlags) {
   AprSpec spec = golden_spec();
   spec.flags = 0x0400 | 0x0200 | 0x0100 | 0x0080 | 0x0040 | 0x0020 | 0x0010 | 0x0008;
@@ -630,6 +641,14 @@ TEST(AprV2Defect, RejectsFileTruncatedInMetadata) {
 TEST(AprV2Defect, RejectsFileTruncatedInIndex) {
   // The bias entry (0x100..0x120) is whole; the weights entry is cut.
   expect_error(parse(cut(golden(), 0x130)), ErrorKind::truncated, kGoldenWeightsEntry);
+}
+
+TEST(AprV2Defect, RejectsTensorCountLargerThanIndex) {
+  // 4 billion entries declared, two present: fails at the third without sizing anything by the count.
+  Bytes b = cut(golden(), 0x150);
+  put_u32(b, 8, 0xffffffffu);
+  restamp_header_crc(b);
+  expect_error(parse(b, false), ErrorKind::truncated, 0x143);
 }
 
 TEST(AprV2Defect, RejectsIndexEntryRunningIntoData) {
