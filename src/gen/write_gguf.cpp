@@ -189,9 +189,9 @@ void put_kv(HeaderBytes& out, std::string_view key, const nlohmann::ordered_json
   out.put_string(dump_json(v));
 }
 
-std::string string_or(const nlohmann::ordered_json& metadata, const char* key, std::string fallback) {
+std::string string_or(const nlohmann::ordered_json& metadata, const char* key, std::string_view fallback) {
   auto it = metadata.find(key);
-  return it != metadata.end() && it->is_string() ? it->get_ref<const std::string&>() : fallback;
+  return it != metadata.end() && it->is_string() ? it->get_ref<const std::string&>() : std::string(fallback);
 }
 
 Result<void> check_gguf_tensor(const TensorSpec& t) {
