@@ -399,6 +399,40 @@ TEST(GenApr, HeaderAndFooterChecksumsVerify) {
   EXPECT_EQ(report->file_bytes, bytes.size());
 }
 
+// APR_V2.md §15: the same model (different tensor values) must give the same 516-byte layout
+// and the same header bytes, header CRC included.
+TEST(GenApr, LayoutMatchesTheSpecsWorkedExample) {
+  TempDir dir;
+  auto meta = parse_json(
+      R"({"model_type":"linear_regression","name":"golden-v2","license":null,"data_source":null,)"
+      R"("data_license":null,"version":"0.0.0-golden","created_at":"1700000000","total_size":0,"param_count":8})",
+      0);
+  ASSERT_TRUE(meta);
+  const std::vector<TensorSpec> tensors{{"weights", DType::F32, {8}, 32}, {"bias", DType::F32, {1}, 4}};
+  GenOptions options;
+  options.format = Format::apr;
+  auto report = write_model(dir.file("golden.apr"), options, tensors, *meta);
+  ASSERT_TRUE(report) << report.error().to_string();
+  const auto bytes = read_all(dir.file("golden.apr"));
+  ASSERT_EQ(bytes.size(), 516U);
+  const std::array<std::uint8_t, 48> expected_header = {
+      0x41, 0x50, 0x52, 0x00, 0x02, 0x00, 0x00, 0x04, 0x02, 0x00, 0x00, 0x00, 0x40, 0x00, 0x00, 0x00,
+      0x00, 0x00, 0x00, 0x00, 0xbd, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0x80, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x8c, 0xc0, 0x3b, 0x00, 0x00, 0x00, 0x00};
+  for (std::size_t i = 0; i < expected_header.size(); ++i) {
+    EXPECT_EQ(static_cast<std::uint8_t>(bytes[i]), expected_header[i]) << "header byte " << i;
+  }
+  // Index sorted by name: bias (offset 0, size 4) before weights (offset 64, size 32).
+  EXPECT_EQ(u32_at(bytes, 0x100) & 0xFFFF, 4U);
+  EXPECT_EQ(std::string_view(reinterpret_cast<const char*>(bytes.data()) + 0x102, 4), "bias");
+  EXPECT_EQ(u64_at(bytes, 0x100 + 2 + 4 + 2 + 8), 0U);
+  EXPECT_EQ(u64_at(bytes, 0x100 + 2 + 4 + 2 + 8 + 8), 4U);
+  EXPECT_EQ(std::string_view(reinterpret_cast<const char*>(bytes.data()) + 0x122, 7), "weights");
+  EXPECT_EQ(u64_at(bytes, 0x120 + 2 + 7 + 2 + 8), 64U);
+  const auto bias = expected_bytes(0, "bias", 4);
+  EXPECT_TRUE(std::equal(bias.begin(), bias.end(), bytes.begin() + 0x180));
+}
+
 TEST(GenApr, ZstdPayloadIsTheUncompressedImageAfterTheHeader) {
   TempDir dir;
   auto plain_options = small_options(Format::apr, DType::BF16);
