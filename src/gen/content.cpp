@@ -1,10 +1,10 @@
 // Tensor contents of generated models: a counter-based generator, so any byte range of any
 // tensor can be produced (or re-derived by a verifier) without the bytes before it.
+#include "gen/gen.hpp"
+
 #include <algorithm>
 #include <bit>
 #include <cstring>
-
-#include "gen/gen.hpp"
 
 namespace ringload::gen {
 namespace {

@@ -1,15 +1,14 @@
 // GGUF v3 writer (shared/formats/GGUF.md): header, typed KV pairs, tensor infos, then the data
 // section laid out as ggml requires — tensors contiguous in info order, each zero-padded to the
 // alignment, the file ending at the last tensor's padded end (as ggml's own writer does).
-#include <fmt/format.h>
-#include <fmt/ranges.h>
-
 #include <algorithm>
 #include <array>
 #include <bit>
 #include <cstring>
 #include <limits>
 #include <optional>
+
+#include <fmt/format.h>
 
 #include "base/json.hpp"
 #include "gen/output_file.hpp"
