@@ -1,7 +1,8 @@
 #include "base/json.hpp"
 
-#include <set>
+#include <cstring>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include <fmt/format.h>
@@ -26,12 +27,13 @@ class DomBuilder {
   bool binary(Json::binary_t& v) { return put(Json(std::move(v))); }
 
   bool start_object(std::size_t) {
-    stack_.push_back(Frame{Json::object(), {}, {}});
+    stack_.push_back(Frame{Json::object(), {}, false, {}});
     return true;
   }
   bool key(std::string& k) {
     Frame& f = stack_.back();
-    if (reject_duplicates_ && !f.keys.insert(k).second) {
+    f.pending_is_duplicate = !f.keys.insert(k).second;
+    if (f.pending_is_duplicate && reject_duplicates_) {
       duplicate_key_ = k;
       return false;
     }
@@ -40,7 +42,7 @@ class DomBuilder {
   }
   bool end_object() { return close(); }
   bool start_array(std::size_t) {
-    stack_.push_back(Frame{Json::array(), {}, {}});
+    stack_.push_back(Frame{Json::array(), {}, false, {}});
     return true;
   }
   bool end_array() { return close(); }
@@ -60,7 +62,8 @@ class DomBuilder {
   struct Frame {
     Json value;
     std::string pending_key;
-    std::set<std::string> keys;
+    bool pending_is_duplicate = false;
+    std::unordered_set<std::string> keys;
   };
 
   bool put(Json v) {
@@ -70,7 +73,14 @@ class DomBuilder {
     }
     Frame& f = stack_.back();
     if (f.value.is_object()) {
-      f.value.emplace(std::move(f.pending_key), std::move(v));
+      if (f.pending_is_duplicate) {
+        f.value[f.pending_key] = std::move(v);  // last one wins, as serde_json and aprender do
+      } else {
+        // ordered_map::emplace searches linearly for the key first, which makes a 20,000-tensor
+        // header quadratic; the key set above already proved the key is new.
+        auto& object = f.value.get_ref<Json::object_t&>();
+        object.Container::emplace_back(std::move(f.pending_key), std::move(v));
+      }
     } else {
       f.value.push_back(std::move(v));
     }
@@ -90,6 +100,13 @@ class DomBuilder {
 
 Result<nlohmann::ordered_json> parse_json(std::string_view text, std::uint64_t base_offset,
                                           const JsonParseOptions& options) {
+  // nlohmann's lexer takes a NUL byte for the end of input, so "{}\0garbage" would parse;
+  // a raw NUL is never valid JSON (not even inside a string).
+  if (const void* nul = std::memchr(text.data(), '\0', text.size()); nul != nullptr) {
+    const auto at = static_cast<std::uint64_t>(static_cast<const char*>(nul) - text.data());
+    return make_error(ErrorKind::malformed_header, "NUL byte in JSON text (padding must be spaces)",
+                      base_offset + at);
+  }
   DomBuilder builder(options.reject_duplicate_keys);
   const bool ok = Json::sax_parse(text.begin(), text.end(), &builder, nlohmann::detail::input_format_t::json,
                                   /*strict=*/true);

@@ -11,7 +11,8 @@
 namespace ringload {
 
 struct JsonParseOptions {
-  bool reject_duplicate_keys = true;  // at any depth
+  // At any depth. When false, a later duplicate replaces the earlier value (serde_json's rule).
+  bool reject_duplicate_keys = true;
 };
 
 // Parses `text` (which starts at absolute file offset `base_offset`). Syntax errors and invalid

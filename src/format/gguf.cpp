@@ -355,8 +355,7 @@ Result<std::string_view> read_tensor_name(GgufCursor& cursor, std::uint64_t inde
                                           std::unordered_set<std::string_view>& seen) {
   const std::uint64_t at = cursor.pos();
   const std::string_view name = RINGLOAD_TRY(cursor.read_string("tensor name"));
-  if (name.empty())
-    return make_error(ErrorKind::invalid_name, fmt::format("tensor #{} has an empty name", index), at);
+  // An empty name is legal: ggml's reader accepts it (only length and uniqueness are checked).
   if (name.size() > kMaxTensorNameBytes) {
     return make_error(
         ErrorKind::invalid_name,

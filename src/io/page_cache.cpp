@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <vector>
 
@@ -30,17 +31,22 @@ struct Cachestat {
 
 }  // namespace
 
-Result<Residency> file_residency(int fd, const std::string& path) {
+Result<Residency> file_residency(int fd, const std::string& path, std::uint64_t offset,
+                                 std::uint64_t length) {
   const std::uint64_t size = RINGLOAD_TRY(file_size(fd, path));
   const std::uint64_t page = page_size();
+  const std::uint64_t begin = std::min(offset, size);
+  const std::uint64_t end = length == 0 ? size : std::min(size, begin + length);
+  const std::uint64_t first_page = begin / page;
+  const std::uint64_t end_page = (end + page - 1) / page;
   Residency r;
-  r.total_pages = (size + page - 1) / page;
-  if (size == 0) {
+  r.total_pages = end_page > first_page ? end_page - first_page : 0;
+  if (r.total_pages == 0) {
     r.method = "empty";
     return r;
   }
 
-  CachestatRange range{0, size};
+  CachestatRange range{first_page * page, (end_page - first_page) * page};
   Cachestat cs{};
   if (::syscall(kSysCachestat, fd, &range, &cs, 0) == 0) {
     r.resident_pages = cs.nr_cache;
@@ -48,9 +54,11 @@ Result<Residency> file_residency(int fd, const std::string& path) {
     return r;
   }
 
+  // mincore needs a mapping; map the whole file (cheap: nothing is faulted) and look at the range.
   auto mapping = RINGLOAD_TRY(Mapping::map(fd, size, path));
   std::vector<unsigned char> vec(r.total_pages);
-  if (::mincore(const_cast<std::byte*>(mapping.bytes().data()), size, vec.data()) != 0) {
+  auto* start = const_cast<std::byte*>(mapping.bytes().data()) + first_page * page;
+  if (::mincore(start, end - first_page * page, vec.data()) != 0) {
     return sys_error(errno, "mincore failed", path);
   }
   for (unsigned char v : vec) r.resident_pages += v & 1U;

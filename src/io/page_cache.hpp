@@ -15,9 +15,11 @@ struct Residency {
   const char* method = "";  // "cachestat" or "mincore"
 };
 
-// Pages of [0, file size) resident in the page cache: cachestat(2) where the kernel has it
-// (Linux ≥ 6.5; it does not map or fault anything), else mincore on a fresh mapping.
-[[nodiscard]] Result<Residency> file_residency(int fd, const std::string& path);
+// Pages of [offset, offset + length) (length 0: to the end of the file) resident in the page
+// cache: cachestat(2) where the kernel has it (Linux ≥ 6.5; it maps and faults nothing), else
+// mincore on a fresh mapping. Pages are counted whole: a range's partial edge pages count.
+[[nodiscard]] Result<Residency> file_residency(int fd, const std::string& path, std::uint64_t offset = 0,
+                                               std::uint64_t length = 0);
 [[nodiscard]] Result<Residency> file_residency(const std::filesystem::path& path);
 
 // POSIX_FADV_DONTNEED over [offset, offset + length) (length 0: to the end). Pages still mapped

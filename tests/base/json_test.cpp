@@ -18,6 +18,31 @@ TEST(Json, DuplicateKeyIsDuplicateName) {
   EXPECT_NE(j.error().message.find("\"w\""), std::string::npos);
 }
 
+TEST(Json, DuplicateKeyCanBeLastWins) {
+  auto j = parse_json(R"({"w": 1, "x": 0, "w": 2})", 0, JsonParseOptions{.reject_duplicate_keys = false});
+  ASSERT_TRUE(j) << j.error().to_string();
+  EXPECT_EQ(dump_json(*j), R"({"w":2,"x":0})");
+}
+
+TEST(Json, RawNulIsMalformedEvenAfterAValidDocument) {
+  const std::string text("{}\0{\"a\":1}", 9);
+  auto j = parse_json(text, 8);
+  ASSERT_FALSE(j);
+  EXPECT_EQ(j.error().kind, ErrorKind::malformed_header);
+  EXPECT_EQ(j.error().offset, 8U + 2U);
+}
+
+TEST(Json, LargeObjectsParseInLinearTime) {
+  std::string text = "{";
+  for (int i = 0; i < 50000; ++i)
+    text += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":" + std::to_string(i);
+  text += "}";
+  auto j = parse_json(text, 0);  // quadratic insertion would take tens of seconds here
+  ASSERT_TRUE(j);
+  EXPECT_EQ(j->size(), 50000U);
+  EXPECT_EQ((*j)["k49999"], 49999);
+}
+
 TEST(Json, SyntaxErrorNamesTheAbsoluteOffset) {
   auto j = parse_json(R"({"a": 1,})", 8);
   ASSERT_FALSE(j);

@@ -250,6 +250,14 @@ TEST(AprV2Parse, EmptyMetadataGivesEmptyObject) {
   EXPECT_TRUE(r->metadata.empty());
 }
 
+TEST(AprV2Parse, RepeatedMetadataKeyLastOneWinsAsInAprender) {
+  AprSpec spec = golden_spec();
+  spec.metadata = R"({"model_type":"a","name":"x","model_type":"b"})";
+  auto r = parse(write_apr(spec));
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->metadata.dump(), R"({"model_type":"b","name":"x"})");
+}
+
 TEST(AprV2Parse, AcceptsFileWithoutTensors) {
   auto r = parse(write_apr(AprSpec{}));
   ASSERT_TRUE(r) << r.error().to_string();

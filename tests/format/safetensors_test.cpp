@@ -702,11 +702,19 @@ TEST(SafetensorsParse, RejectsNonStringMetadataValue) {
 }
 
 TEST(SafetensorsParse, RejectsMetadataThatIsNotAnObject) {
-  for (const char* metadata : {R"(["pt"])", R"("pt")", "null"}) {
+  for (const char* metadata : {R"(["pt"])", R"("pt")", "3"}) {
     SCOPED_TRACE(metadata);
     const std::string header = std::string(R"({"__metadata__":)") + metadata + "}";
     expect_error(parse(safetensors_image(header, 0)), ErrorKind::malformed_header, 8);
   }
+}
+
+TEST(SafetensorsParse, AcceptsNullMetadataAsNoMetadata) {
+  const std::string header = R"({"__metadata__":null,"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})";
+  auto r = parse(safetensors_image(header, 1));
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_TRUE(r->metadata.is_object());
+  EXPECT_TRUE(r->metadata.empty());
 }
 
 TEST(SafetensorsParse, ModelReportsParserErrorsWithThePath) {

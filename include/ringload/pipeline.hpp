@@ -1,0 +1,144 @@
+// The staged, overlapped loader: plan → read (strategy) → staging ring → sink → release.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ringload/error.hpp"
+#include "ringload/model.hpp"
+#include "ringload/sink.hpp"
+
+namespace ringload {
+
+enum class Strategy : std::uint8_t {
+  read,             // baseline: whole file onto the heap, then copy
+  mmap,             // baseline: map, copy tensor by tensor, release at the end
+  mmap_pipelined,   // MADV_WILLNEED a window ahead, copy mapping → slots, per-tensor release
+  uring,            // buffered io_uring reads into registered slots, FADV_DONTNEED as it goes
+  uring_direct,     // O_DIRECT io_uring reads (no page cache at all)
+  uring_dontcache,  // buffered io_uring reads with RWF_DONTCACHE (Linux ≥ 6.14)
+  automatic,        // O_DIRECT where accepted, else DONTCACHE, else buffered + FADV_DONTNEED
+};
+
+[[nodiscard]] std::string_view to_string(Strategy strategy) noexcept;  // "mmap-pipelined", "auto", ...
+[[nodiscard]] std::optional<Strategy> strategy_from_name(std::string_view name) noexcept;
+[[nodiscard]] std::span<const Strategy> all_strategies() noexcept;
+
+// Shared between the caller and a running load; cancel() from any thread.
+class CancellationToken {
+ public:
+  CancellationToken() : flag_(std::make_shared<std::atomic<bool>>(false)) {}
+  void cancel() const noexcept { flag_->store(true, std::memory_order_relaxed); }
+  [[nodiscard]] bool cancelled() const noexcept { return flag_->load(std::memory_order_relaxed); }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> flag_;
+};
+
+struct LoadProgress {
+  std::uint64_t bytes_done = 0;
+  std::uint64_t bytes_total = 0;
+  std::uint32_t tensors_done = 0;
+  std::uint32_t tensors_total = 0;
+  double seconds = 0;
+};
+
+struct PipelineOptions {
+  Strategy strategy = Strategy::automatic;
+  std::uint32_t slot_count = 16;          // staging ring: slot_count × slot_size bytes
+  std::uint64_t slot_size = 8ULL << 20;   // ≤ 256 MiB in all
+  std::uint32_t queue_depth = 64;         // io_uring reads in flight
+  std::uint64_t read_size = 1ULL << 20;   // one read request; a slot is filled by several
+  bool release = true;                    // drop mapped pages and page cache as tensors land
+  std::vector<std::string> tensor_names;  // load only these (empty: all)
+  std::uint32_t shard_rank = 0;           // each tensor's bytes split in shard_world parts ...
+  std::uint32_t shard_world = 1;          // ... of which this load takes part shard_rank
+  bool checksum_sha256 = false;           // hash each tensor as it passes through the ring
+  bool record_timeline = false;           // keep the chunk spans (LoadReport::timeline)
+  CancellationToken cancel;
+  // Fired in file order as each tensor is complete at the sink.
+  std::function<void(const TensorInfo&, const Destination&)> on_tensor_ready;
+  std::function<void(const LoadProgress&)> on_progress;  // at most ~20 times a second
+  std::function<void(std::string_view)> log;             // warnings (a failed madvise, a fallback)
+};
+
+struct TimelineSpan {
+  enum class Stage : std::uint8_t { read, copy, release };
+  Stage stage = Stage::read;
+  std::uint32_t slot = 0;
+  std::uint64_t file_offset = 0;
+  std::uint64_t bytes = 0;
+  double start_s = 0;  // since the load started
+  double end_s = 0;
+};
+
+struct TensorDigest {
+  std::string name;
+  std::uint64_t offset = 0;  // absolute file offset of the first loaded byte
+  std::uint64_t size = 0;    // bytes loaded
+  std::string sha256;        // lower-case hex; empty unless checksum_sha256
+};
+
+struct LoadReport {
+  std::string path;
+  Strategy requested = Strategy::automatic;
+  Strategy strategy = Strategy::automatic;  // what ran (auto resolved)
+  std::string sink;
+  std::uint64_t bytes = 0;       // tensor bytes delivered
+  std::uint64_t bytes_read = 0;  // file bytes read (aligned supersets included)
+  std::uint32_t tensors = 0;
+  double wall_s = 0;
+  double gb_per_s = 0;  // bytes / wall_s / 1e9
+  double time_to_first_tensor_s = -1;
+  double read_busy_s = 0;  // per-stage busy time
+  double copy_busy_s = 0;
+  double release_busy_s = 0;
+  double cpu_user_s = 0;
+  double cpu_system_s = 0;
+  std::uint64_t peak_rss_bytes = 0;  // VmHWM of the process
+  std::uint64_t anon_rss_before_bytes = 0;
+  std::uint64_t anon_rss_after_bytes = 0;
+  std::uint64_t file_resident_pages_after = 0;
+  std::uint64_t file_total_pages = 0;
+  std::uint64_t staging_bytes = 0;  // ring size
+  bool staging_huge_pages = false;
+  bool staging_registered = false;  // io_uring fixed buffers
+  std::vector<std::string> warnings;
+  std::vector<TimelineSpan> timeline;
+  std::vector<TensorDigest> digests;  // per loaded tensor, file order
+};
+
+// Chrome trace-event JSON of the timeline (open in Perfetto or chrome://tracing).
+[[nodiscard]] std::string timeline_trace_json(const LoadReport& report);
+
+// Owns one staging ring (allocated on first use and reused) and its io_uring; loads run one at a
+// time on the calling thread. Not thread-safe.
+class Loader {
+ public:
+  Loader();
+  Loader(Loader&&) noexcept;
+  Loader& operator=(Loader&&) noexcept;
+  ~Loader();
+
+  Result<LoadReport> load(const Model& model, Sink& sink, const PipelineOptions& options);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// One-shot helpers: a Loader for one load.
+[[nodiscard]] Result<LoadReport> load_into(const Model& model, Sink& sink,
+                                           const PipelineOptions& options = {});
+[[nodiscard]] Result<LoadReport> load_into(const std::filesystem::path& path, Sink& sink,
+                                           const PipelineOptions& options = {});
+
+}  // namespace ringload

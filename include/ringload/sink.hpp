@@ -1,0 +1,129 @@
+// Where loaded bytes go. A sink accepts filled byte ranges for a tensor's destination; it knows
+// nothing of formats or of how the bytes were read.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "ringload/error.hpp"
+#include "ringload/model.hpp"
+
+namespace ringload {
+
+// One tensor as the pipeline delivers it: `size` bytes (after any shard slicing) that come from
+// file bytes [file_offset, file_offset + size).
+struct SinkTensor {
+  std::uint32_t index = 0;  // position in the load's tensor list (file order)
+  const TensorInfo* info = nullptr;
+  std::uint64_t file_offset = 0;
+  std::uint64_t size = 0;
+};
+
+// A tensor's destination as the sink holds it.
+struct Destination {
+  void* data = nullptr;  // host or device pointer (nullptr for sinks that keep nothing)
+  std::uint64_t size = 0;
+  bool on_device = false;
+};
+
+// `slot` value for bytes that do not live in the staging ring (the `read` and `mmap` baselines):
+// the caller keeps them valid until finish().
+inline constexpr std::uint32_t kNoSlot = 0xFFFFFFFFU;
+
+// Owner: the pipeline's io thread calls every method; a sink need not be thread-safe.
+class Sink {
+ public:
+  Sink() = default;
+  Sink(const Sink&) = delete;
+  Sink& operator=(const Sink&) = delete;
+  virtual ~Sink() = default;
+
+  [[nodiscard]] virtual std::string_view name() const = 0;
+
+  // Before any write: the staging ring's memory, so a device sink can pin it once
+  // (cudaHostRegister) and copy from it asynchronously.
+  virtual Result<void> attach_staging(std::span<std::byte> staging) {
+    (void)staging;
+    return {};
+  }
+  // Allocates destinations for the tensors of one load. Called once per load.
+  virtual Result<void> prepare(std::span<const SinkTensor> tensors) = 0;
+  // Copies bytes into tensor `index` at `offset`. The bytes live in staging slot `slot` and stay
+  // valid until slot_idle(slot) returns true.
+  virtual Result<void> write(std::uint32_t index, std::uint64_t offset, std::span<const std::byte> bytes,
+                             std::uint32_t slot) = 0;
+  // True once every write from `slot` has finished reading it (always, for synchronous sinks).
+  virtual Result<bool> slot_idle(std::uint32_t slot) {
+    (void)slot;
+    return true;
+  }
+  // Blocks (without spinning) until slot_idle(slot) would be true.
+  virtual Result<void> wait_slot_idle(std::uint32_t slot) {
+    (void)slot;
+    return {};
+  }
+  // Blocks until every write has landed; after it, destinations hold the bytes.
+  virtual Result<void> finish() = 0;
+  [[nodiscard]] virtual Destination destination(std::uint32_t index) const = 0;
+};
+
+// Destinations in host memory: what CPU-only machines load into, and what tests compare.
+class HostSink final : public Sink {
+ public:
+  [[nodiscard]] std::string_view name() const override { return "host"; }
+  Result<void> prepare(std::span<const SinkTensor> tensors) override;
+  Result<void> write(std::uint32_t index, std::uint64_t offset, std::span<const std::byte> bytes,
+                     std::uint32_t slot) override;
+  Result<void> finish() override { return {}; }
+  [[nodiscard]] Destination destination(std::uint32_t index) const override;
+
+  // The loaded bytes of tensor `index` (empty span for an unknown index).
+  [[nodiscard]] std::span<const std::byte> bytes(std::uint32_t index) const;
+  [[nodiscard]] std::size_t tensor_count() const noexcept { return buffers_.size(); }
+  // Frees every destination (a service unloading a model).
+  void clear() noexcept;
+
+ private:
+  struct Buffer {
+    std::unique_ptr<std::byte[]> data;
+    std::uint64_t size = 0;
+  };
+  std::vector<Buffer> buffers_;
+};
+
+// Keeps nothing but reads every byte it is handed (a cheap fold), so a lazy strategy cannot skip
+// the work: it stands for a device that takes bytes at memory speed.
+class NullSink final : public Sink {
+ public:
+  [[nodiscard]] std::string_view name() const override { return "null"; }
+  Result<void> prepare(std::span<const SinkTensor> tensors) override;
+  Result<void> write(std::uint32_t index, std::uint64_t offset, std::span<const std::byte> bytes,
+                     std::uint32_t slot) override;
+  Result<void> finish() override { return {}; }
+  [[nodiscard]] Destination destination(std::uint32_t index) const override;
+  [[nodiscard]] std::uint64_t fold() const noexcept { return fold_; }
+  [[nodiscard]] std::uint64_t bytes_seen() const noexcept { return bytes_; }
+
+ private:
+  std::vector<std::uint64_t> sizes_;
+  std::uint64_t fold_ = 0;
+  std::uint64_t bytes_ = 0;
+};
+
+// GPU destinations (cudaMalloc), K streams round-robin, an event per staging slot. Without a
+// CUDA build or without a device, create() returns ErrorKind::no_device — never a crash.
+struct CudaSinkOptions {
+  int device = 0;
+  std::uint32_t streams = 2;
+};
+[[nodiscard]] Result<std::unique_ptr<Sink>> make_cuda_sink(const CudaSinkOptions& options = {});
+// Copies a device destination back to host memory (for round-trip checks); no_device elsewhere.
+[[nodiscard]] Result<std::vector<std::byte>> copy_to_host(const Sink& sink, std::uint32_t index);
+// True when this build has the CUDA sink compiled in.
+[[nodiscard]] bool cuda_sink_compiled() noexcept;
+
+}  // namespace ringload
