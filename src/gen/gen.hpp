@@ -30,9 +30,9 @@ struct TensorSpec {
 
 struct GenOptions {
   Format format = Format::safetensors;
-  std::uint64_t target_bytes = 64ULL << 20;  // approximate total of tensor bytes
-  std::uint32_t tensor_count = 0;            // 0: chosen from target_bytes like a real model
-  DType dtype = DType::BF16;                 // of the weight matrices; norms stay F32
+  std::uint64_t target_bytes = 64ULL << 20;     // approximate total of tensor bytes
+  std::uint32_t tensor_count = 0;               // 0: chosen from target_bytes like a real model
+  DType dtype = DType::BF16;                    // of the weight matrices; norms stay F32
   Compression compression = Compression::none;  // APR only
   std::uint64_t seed = 0;
   // Called now and then with (bytes written, bytes to write).
@@ -62,9 +62,9 @@ void fill_tensor_bytes(std::uint64_t key, std::uint64_t position, std::span<std:
 // Writes `tensors` to `out` through a temporary file renamed into place at the end (a reader
 // never sees a half-written file; a mapped old file is never truncated under its reader).
 // Streams: memory stays O(buffer) except for LZ4 (block format: the whole payload, < 2 GiB).
-[[nodiscard]] Result<GenReport> write_model(const std::filesystem::path& out, const GenOptions& options,
-                                            std::span<const TensorSpec> tensors,
-                                            const nlohmann::ordered_json& metadata = nlohmann::ordered_json::object());
+[[nodiscard]] Result<GenReport> write_model(
+    const std::filesystem::path& out, const GenOptions& options, std::span<const TensorSpec> tensors,
+    const nlohmann::ordered_json& metadata = nlohmann::ordered_json::object());
 
 // plan_tensors + write_model with metadata describing the generator.
 [[nodiscard]] Result<GenReport> generate(const std::filesystem::path& out, const GenOptions& options);

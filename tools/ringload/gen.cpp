@@ -77,7 +77,8 @@ std::function<int()> add_gen(CLI::App& app) {
     }
     g.seed = opts->seed;
     ProgressBar bar("gen", g.target_bytes, !opts->quiet);
-    g.progress = [&bar](std::uint64_t done, std::uint64_t) { bar.update(done); };
+    // The generator reports against the real file size, which the bar adopts on first call.
+    g.progress = [&bar](std::uint64_t done, std::uint64_t total) { bar.update(done, total); };
 
     const auto start = std::chrono::steady_clock::now();
     auto report = gen::generate(opts->out, g);

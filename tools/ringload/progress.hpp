@@ -16,6 +16,10 @@ class ProgressBar {
   ~ProgressBar();
 
   void update(std::uint64_t done_bytes);
+  void update(std::uint64_t done_bytes, std::uint64_t total_bytes) {
+    total_ = total_bytes;
+    update(done_bytes);
+  }
   void finish();
 
  private:
