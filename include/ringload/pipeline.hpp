@@ -119,6 +119,8 @@ struct LoadReport {
 // Chrome trace-event JSON of the timeline (open in Perfetto or chrome://tracing).
 [[nodiscard]] std::string timeline_trace_json(const LoadReport& report);
 
+struct LoaderTestAccess;  // tests/: fault injection
+
 // Owns one staging ring (allocated on first use and reused) and its io_uring; loads run one at a
 // time on the calling thread. Not thread-safe.
 class Loader {
@@ -131,6 +133,7 @@ class Loader {
   Result<LoadReport> load(const Model& model, Sink& sink, const PipelineOptions& options);
 
  private:
+  friend struct LoaderTestAccess;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

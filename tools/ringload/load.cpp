@@ -1,10 +1,8 @@
-// `ringload load`: load a model into a destination and report time, throughput and what stayed
-// behind. For now the two baselines of DESIGN.md — `read` (whole file onto the heap, then copy)
-// and `mmap` (map, copy tensor by tensor, release at the end); the pipelined strategies follow.
-#include <sys/resource.h>
-
+// `ringload load`: load a model through the pipeline into a sink and report what it cost and
+// what it left behind.
 #include <chrono>
-#include <cstring>
+#include <cstdio>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,11 +11,8 @@
 
 #include "base/json.hpp"
 #include "commands.hpp"
-#include "io/file.hpp"
-#include "io/page_cache.hpp"
 #include "progress.hpp"
-#include "ringload/memstat.hpp"
-#include "ringload/model.hpp"
+#include "ringload/pipeline.hpp"
 #include "units.hpp"
 
 namespace ringload::cli {
@@ -25,162 +20,172 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-double cpu_seconds() {
-  rusage usage{};
-  ::getrusage(RUSAGE_SELF, &usage);
-  auto secs = [](const timeval& tv) {
-    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6;
-  };
-  return secs(usage.ru_utime) + secs(usage.ru_stime);
+Json report_json(const LoadReport& r, bool with_digests) {
+  Json j{{"path", r.path},
+         {"strategy", std::string(to_string(r.strategy))},
+         {"requested", std::string(to_string(r.requested))},
+         {"sink", r.sink},
+         {"bytes", r.bytes},
+         {"bytes_read", r.bytes_read},
+         {"tensors_loaded", r.tensors},
+         {"wall_s", r.wall_s},
+         {"gb_per_s", r.gb_per_s},
+         {"time_to_first_tensor_s", r.time_to_first_tensor_s},
+         {"read_busy_s", r.read_busy_s},
+         {"copy_busy_s", r.copy_busy_s},
+         {"release_busy_s", r.release_busy_s},
+         {"cpu_user_s", r.cpu_user_s},
+         {"cpu_system_s", r.cpu_system_s},
+         {"cpu_s_per_gb",
+          r.bytes > 0 ? (r.cpu_user_s + r.cpu_system_s) / (static_cast<double>(r.bytes) / 1e9) : 0.0},
+         {"peak_rss", r.peak_rss_bytes},
+         {"anon_rss_before", r.anon_rss_before_bytes},
+         {"anon_rss_after", r.anon_rss_after_bytes},
+         {"file_resident_pages_after", r.file_resident_pages_after},
+         {"file_total_pages", r.file_total_pages},
+         {"staging_bytes", r.staging_bytes},
+         {"staging_huge_pages", r.staging_huge_pages},
+         {"warnings", r.warnings}};
+  if (with_digests) {
+    Json tensors = Json::array();
+    for (const auto& d : r.digests) {
+      tensors.push_back(Json{{"name", d.name}, {"offset", d.offset}, {"size", d.size}, {"sha256", d.sha256}});
+    }
+    j["tensors"] = std::move(tensors);
+  }
+  return j;
 }
-
-// Where the bytes go. `host` keeps them (a destination buffer, pre-faulted so the timing measures
-// the load, not page faults); `null` reads every byte and keeps nothing, so a lazy path such as a
-// mapping cannot skip the work.
-class Destination {
- public:
-  Destination(bool keep, std::uint64_t total) : keep_(keep) {
-    if (keep_ && total > 0) {
-      buffer_ = std::make_unique_for_overwrite<std::byte[]>(total);
-      std::memset(buffer_.get(), 0, total);
-    }
-  }
-  void accept(std::span<const std::byte> bytes) {
-    if (keep_) {
-      std::memcpy(buffer_.get() + used_, bytes.data(), bytes.size());
-      used_ += bytes.size();
-      return;
-    }
-    std::uint64_t acc = fold_;
-    std::size_t i = 0;
-    for (; i + 8 <= bytes.size(); i += 8) {
-      std::uint64_t word = 0;
-      std::memcpy(&word, bytes.data() + i, 8);
-      acc += word;
-    }
-    for (; i < bytes.size(); ++i) acc += static_cast<std::uint64_t>(bytes[i]);
-    fold_ = acc;
-  }
-  [[nodiscard]] std::uint64_t fold() const { return fold_; }
-
- private:
-  bool keep_;
-  std::unique_ptr<std::byte[]> buffer_;
-  std::uint64_t used_ = 0;
-  std::uint64_t fold_ = 0;
-};
 
 }  // namespace
 
 std::function<int()> add_load(CLI::App& app) {
   struct Options {
     std::string file;
-    std::string strategy = "mmap";
+    std::string strategy = "auto";
     std::string sink = "host";
+    std::uint32_t slots = PipelineOptions{}.slot_count;
+    std::string slot_size = "8MiB";
+    std::uint32_t streams = 2;
+    std::string checksum;
+    std::vector<std::string> tensors;
+    std::string shard;
     bool no_release = false;
     bool json = false;
+    std::string trace;
     bool quiet = false;
   };
   auto opts = std::make_shared<Options>();
   CLI::App* sub = app.add_subcommand(
       "load",
-      "Load every tensor of FILE into a destination and report wall time, throughput, CPU time, peak\n"
-      "RSS, and the anonymous memory and page cache left behind.\n"
-      "Strategies (baselines for now): read = whole file onto the heap, then copy;\n"
-      "mmap = map the file, copy tensor by tensor, release the pages at the end.\n"
-      "Example: ringload load --strategy read --sink null --json model.safetensors");
+      "Load every tensor of FILE into a sink through the pipeline and report wall time, GB/s, time to\n"
+      "first tensor, CPU time, peak RSS, and the anonymous memory and page cache left behind.\n"
+      "Strategies: read (whole file onto the heap, then copy: baseline), mmap (copy out of a mapping,\n"
+      "release at the end: baseline), mmap-pipelined, uring, uring-direct (O_DIRECT), uring-dontcache\n"
+      "(RWF_DONTCACHE), auto (O_DIRECT where the file system allows, else the best fallback).\n"
+      "Example: ringload load --strategy uring-direct --sink null --json --checksum sha256 model.gguf");
   sub->add_option("file", opts->file, "Model file")->required();
-  sub->add_option("--strategy", opts->strategy, "read | mmap")
-      ->check(CLI::IsMember({"read", "mmap"}))
+  std::vector<std::string> names;
+  for (Strategy s : all_strategies()) names.emplace_back(to_string(s));
+  sub->add_option("--strategy", opts->strategy, "How bytes are read (see above)")
+      ->check(CLI::IsMember(names))
       ->capture_default_str();
-  sub->add_option("--sink", opts->sink, "host (keep the bytes in a host buffer) | null (read and discard)")
-      ->check(CLI::IsMember({"host", "null"}))
+  sub->add_option("--sink", opts->sink,
+                  "host (keep in host memory) | null (read and discard) | cuda (GPU memory)")
+      ->check(CLI::IsMember({"host", "null", "cuda"}))
       ->capture_default_str();
+  sub->add_option("--slots", opts->slots, "Staging slots")->capture_default_str();
+  sub->add_option("--slot-size", opts->slot_size, "Bytes per staging slot (multiple of 64KiB)")
+      ->capture_default_str();
+  sub->add_option("--streams", opts->streams, "CUDA streams (cuda sink)")->capture_default_str();
+  sub->add_option("--checksum", opts->checksum, "sha256: hash each tensor as it passes through the ring")
+      ->check(CLI::IsMember({"sha256"}));
+  sub->add_option("--tensor", opts->tensors, "Load only this tensor (repeatable)");
+  sub->add_option("--shard", opts->shard, "RANK/WORLD: load only this rank's slice of every tensor");
   sub->add_flag("--no-release", opts->no_release, "Keep the file's pages mapped and cached after the load");
-  sub->add_flag("--json", opts->json, "Print the report as one JSON object");
+  sub->add_flag("--json", opts->json, "Print the LoadReport as JSON (with --checksum: per-tensor sha256)");
+  sub->add_option("--trace", opts->trace, "Write the chunk timeline as Chrome trace JSON (open in Perfetto)");
   sub->add_flag("-q,--quiet", opts->quiet, "No progress bar");
 
   return [opts]() {
     auto fail = [](const Error& e) {
       fmt::print(stderr, "ringload load: {}\n", e.to_string());
-      return e.kind == ErrorKind::io || e.kind == ErrorKind::out_of_memory ? kExitFailure : kExitBadInput;
+      return e.kind == ErrorKind::io || e.kind == ErrorKind::out_of_memory || e.kind == ErrorKind::no_device
+                 ? kExitFailure
+                 : kExitBadInput;
     };
-    const auto baseline = process_memory();
+    PipelineOptions options;
+    options.strategy = *strategy_from_name(opts->strategy);
+    options.slot_count = opts->slots;
+    auto slot_size = parse_size(opts->slot_size);
+    if (!slot_size) {
+      fmt::print(stderr, "ringload load: --slot-size '{}' is not a size\n", opts->slot_size);
+      return kExitBadInput;
+    }
+    options.slot_size = *slot_size;
+    options.read_size = std::min<std::uint64_t>(options.read_size, options.slot_size);
+    options.release = !opts->no_release;
+    options.checksum_sha256 = opts->checksum == "sha256";
+    options.tensor_names = opts->tensors;
+    options.record_timeline = !opts->trace.empty();
+    if (!opts->shard.empty()) {
+      unsigned rank = 0;
+      unsigned world = 0;
+      if (std::sscanf(opts->shard.c_str(), "%u/%u", &rank, &world) != 2) {
+        fmt::print(stderr, "ringload load: --shard '{}' is not RANK/WORLD (e.g. 0/4)\n", opts->shard);
+        return kExitBadInput;
+      }
+      options.shard_rank = rank;
+      options.shard_world = world;
+    }
+
     auto model = Model::load(opts->file);
     if (!model) return fail(model.error());
+    std::unique_ptr<Sink> sink;
+    if (opts->sink == "cuda") {
+      auto cuda = make_cuda_sink(CudaSinkOptions{.device = 0, .streams = opts->streams});
+      if (!cuda) return fail(cuda.error());
+      sink = std::move(cuda).value();
+    } else if (opts->sink == "null") {
+      sink = std::make_unique<NullSink>();
+    } else {
+      sink = std::make_unique<HostSink>();
+    }
     std::uint64_t total = 0;
     for (const auto& t : model->tensors()) total += t.size;
-    Destination dest(opts->sink == "host", total);
     ProgressBar bar("load", total, !opts->quiet && !opts->json);
+    options.on_progress = [&bar](const LoadProgress& p) { bar.update(p.bytes_done, p.bytes_total); };
 
-    const double cpu_start = cpu_seconds();
-    const auto start = std::chrono::steady_clock::now();
-    double first_tensor_s = -1;
-    std::uint64_t done = 0;
-    auto deliver = [&](std::span<const std::byte> bytes) {
-      dest.accept(bytes);
-      if (first_tensor_s < 0) {
-        first_tensor_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      }
-      done += bytes.size();
-      bar.update(done);
-    };
-    if (opts->strategy == "read") {
-      auto heap =
-          model->is_mmap() ? read_file(opts->file) : Result<std::vector<std::byte>>(std::vector<std::byte>{});
-      if (!heap) return fail(heap.error());
-      const std::span<const std::byte> image =
-          model->is_mmap() ? std::span<const std::byte>(*heap) : model->image();
-      for (const auto& t : model->tensors()) deliver(image.subspan(t.offset, t.size));
-    } else {
-      for (const auto& t : model->tensors()) deliver(*model->tensor_bytes(t.name));
-      if (!opts->no_release) {
-        auto released = model->release_cpu_pages();
-        if (!released) return fail(released.error());
+    auto report = load_into(*model, *sink, options);
+    bar.finish();
+    if (!report) return fail(report.error());
+    if (!opts->trace.empty()) {
+      std::ofstream out(opts->trace);
+      out << timeline_trace_json(*report);
+      if (!out) {
+        fmt::print(stderr, "ringload load: cannot write the trace to {}\n", opts->trace);
+        return kExitFailure;
       }
     }
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const double cpu = cpu_seconds() - cpu_start;
-    bar.finish();
-
-    const auto after = process_memory();
-    auto residency = file_residency(opts->file);
-    const std::uint64_t resident_pages = residency ? residency->resident_pages : 0;
-    const std::uint64_t total_pages = residency ? residency->total_pages : 0;
-    const double gbps = wall > 0 ? static_cast<double>(total) / wall / 1e9 : 0.0;
-
     if (opts->json) {
-      Json out{{"path", opts->file},
-               {"format", std::string(to_string(model->format()))},
-               {"strategy", opts->strategy},
-               {"sink", opts->sink},
-               {"bytes", total},
-               {"tensors", model->tensors().size()},
-               {"wall_s", wall},
-               {"gb_per_s", gbps},
-               {"time_to_first_tensor_s", first_tensor_s},
-               {"cpu_s", cpu},
-               {"cpu_s_per_gb", total > 0 ? cpu / (static_cast<double>(total) / 1e9) : 0.0},
-               {"peak_rss", after ? after->hwm_bytes : 0},
-               {"anon_rss_before", baseline ? baseline->rss_anon_bytes : 0},
-               {"anon_rss_after", after ? after->rss_anon_bytes : 0},
-               {"file_resident_pages_after", resident_pages},
-               {"file_total_pages", total_pages},
-               {"checksum_fold", dest.fold()}};
-      fmt::print("{}\n", dump_json(out, 2));
+      fmt::print("{}\n", dump_json(report_json(*report, options.checksum_sha256), 2));
       return kExitOk;
     }
-    fmt::print("{} {} → {}: {} in {} ({:.2f} GB/s, {}), first tensor after {}, CPU {:.2f} s\n",
-               opts->strategy, opts->file, opts->sink, format_bytes(total), format_seconds(wall), gbps,
-               format_rate(static_cast<double>(total) / wall), format_seconds(std::max(0.0, first_tensor_s)),
-               cpu);
-    if (after && baseline) {
-      fmt::print(
-          "  peak RSS {}, anonymous RSS {} → {}, file pages cached after: {} of {} ({:.1f}%)\n",
-          format_bytes(after->hwm_bytes), format_bytes(baseline->rss_anon_bytes),
-          format_bytes(after->rss_anon_bytes), resident_pages, total_pages,
-          total_pages ? 100.0 * static_cast<double>(resident_pages) / static_cast<double>(total_pages) : 0.0);
-    }
+    const LoadReport& r = *report;
+    fmt::print("{} {} -> {}: {} in {} ({:.2f} GB/s), first tensor after {}, CPU {:.2f} s ({:.2f} s/GB)\n",
+               to_string(r.strategy), r.path, r.sink, format_bytes(r.bytes), format_seconds(r.wall_s),
+               r.gb_per_s, format_seconds(std::max(0.0, r.time_to_first_tensor_s)),
+               r.cpu_user_s + r.cpu_system_s,
+               r.bytes > 0 ? (r.cpu_user_s + r.cpu_system_s) / (static_cast<double>(r.bytes) / 1e9) : 0.0);
+    fmt::print("  busy: read {} copy {} release {}; staging {}{}\n", format_seconds(r.read_busy_s),
+               format_seconds(r.copy_busy_s), format_seconds(r.release_busy_s), format_bytes(r.staging_bytes),
+               r.staging_huge_pages ? " (huge pages)" : "");
+    fmt::print("  peak RSS {}, anonymous RSS {} -> {}, file pages cached after: {} of {} ({:.1f}%)\n",
+               format_bytes(r.peak_rss_bytes), format_bytes(r.anon_rss_before_bytes),
+               format_bytes(r.anon_rss_after_bytes), r.file_resident_pages_after, r.file_total_pages,
+               r.file_total_pages ? 100.0 * static_cast<double>(r.file_resident_pages_after) /
+                                        static_cast<double>(r.file_total_pages)
+                                  : 0.0);
+    for (const auto& w : r.warnings) fmt::print("  warning: {}\n", w);
     return kExitOk;
   };
 }

@@ -1,0 +1,75 @@
+#include "io/uring.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace ringload {
+
+Uring::Uring(Uring&& other) noexcept
+    : ring_(std::move(other.ring_)),
+      entries_(std::exchange(other.entries_, 0)),
+      buffers_registered_(std::exchange(other.buffers_registered_, false)) {}
+
+Uring& Uring::operator=(Uring&& other) noexcept {
+  if (this == &other) return *this;
+  if (ring_) io_uring_queue_exit(ring_.get());
+  ring_ = std::move(other.ring_);
+  entries_ = std::exchange(other.entries_, 0);
+  buffers_registered_ = std::exchange(other.buffers_registered_, false);
+  return *this;
+}
+
+Uring::~Uring() {
+  if (ring_) io_uring_queue_exit(ring_.get());
+}
+
+Result<Uring> Uring::create(std::uint32_t entries) {
+  auto ring = std::make_unique<io_uring>();
+  io_uring_params params{};
+  params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+  int rc = io_uring_queue_init_params(entries, ring.get(), &params);
+  if (rc == -EINVAL) {  // kernels before 6.1 lack the flags
+    params = io_uring_params{};
+    rc = io_uring_queue_init_params(entries, ring.get(), &params);
+  }
+  if (rc < 0) {
+    Error e = sys_error(-rc, "io_uring_setup failed", {});
+    if (rc == -EPERM || rc == -ENOSYS) {
+      e.message +=
+          "; io_uring is disabled here (a container's seccomp profile, or "
+          "kernel.io_uring_disabled): use --strategy mmap-pipelined";
+    }
+    return e;
+  }
+  return Uring(std::move(ring), entries);
+}
+
+Result<void> Uring::register_buffers(std::span<const std::span<std::byte>> buffers) {
+  std::vector<iovec> iovecs;
+  iovecs.reserve(buffers.size());
+  for (const auto& b : buffers) iovecs.push_back(iovec{b.data(), b.size()});
+  const int rc = io_uring_register_buffers(ring_.get(), iovecs.data(), static_cast<unsigned>(iovecs.size()));
+  if (rc < 0) {
+    Error e = sys_error(-rc, "io_uring_register_buffers failed", {});
+    if (rc == -ENOMEM) e.message += "; raise RLIMIT_MEMLOCK (ulimit -l) to register the staging ring";
+    return e;
+  }
+  buffers_registered_ = true;
+  return {};
+}
+
+std::optional<DirectIoAlignment> direct_io_alignment(int fd) {
+  struct statx stx {};
+  if (::statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) != 0) return std::nullopt;
+  if ((stx.stx_mask & STATX_DIOALIGN) == 0 || stx.stx_dio_offset_align == 0) return std::nullopt;
+  return DirectIoAlignment{stx.stx_dio_mem_align, stx.stx_dio_offset_align};
+}
+
+}  // namespace ringload

@@ -1,0 +1,154 @@
+#include "pipeline/plan.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "base/checked.hpp"
+
+namespace ringload {
+namespace {
+
+// The shard's byte range of a tensor: whole blocks (a quantized block is never split), rank r of
+// w taking blocks [n·r/w, n·(r+1)/w). APR_Q8's 4-byte scale prefix makes its blocks 1 byte.
+std::pair<std::uint64_t, std::uint64_t> shard_range(const TensorInfo& t, std::uint32_t rank,
+                                                    std::uint32_t world) {
+  if (world <= 1) return {0, t.size};
+  const DTypeInfo& info = dtype_info(t.dtype);
+  std::uint64_t unit = info.prefix_bytes == 0 ? info.block_bytes : 1;
+  if (unit == 0 || t.size % unit != 0) unit = 1;
+  const std::uint64_t units = t.size / unit;
+  // units · rank fits: units ≤ 2^64 / unit and rank < world ≤ 2^32 would overflow only for
+  // tensors beyond 2^32 units; use 128-bit arithmetic to stay exact.
+  const auto begin = static_cast<std::uint64_t>(static_cast<unsigned __int128>(units) * rank / world);
+  const auto end = static_cast<std::uint64_t>(static_cast<unsigned __int128>(units) * (rank + 1) / world);
+  return {begin * unit, end * unit};
+}
+
+class ChunkBuilder {
+ public:
+  ChunkBuilder(Plan& plan, const PlanOptions& options, std::uint64_t file_size)
+      : plan_(plan), options_(options), file_size_(file_size) {}
+
+  void add(std::uint32_t tensor, std::uint64_t file_begin, std::uint64_t length) {
+    std::uint64_t pos = file_begin;
+    const std::uint64_t end = file_begin + length;
+    while (pos < end) {
+      if (!open_ || !can_extend_to(pos)) start(pos);
+      const std::uint64_t limit = current_.file_offset + options_.slot_size;
+      const std::uint64_t take = std::min(end, limit) - pos;
+      current_.pieces.push_back(Piece{.tensor = tensor,
+                                      .tensor_offset = pos - file_begin + tensor_base_,
+                                      .chunk_offset = pos - current_.file_offset,
+                                      .length = take});
+      needed_end_ = pos + take;
+      pos += take;
+      if (needed_end_ == limit) close();
+    }
+  }
+  void set_tensor_base(std::uint64_t base) { tensor_base_ = base; }
+  void close() {
+    if (!open_) return;
+    const std::uint64_t end = align_up(needed_end_, options_.alignment).value_or(needed_end_);
+    current_.length = end - current_.file_offset;
+    current_.valid = std::min(end, file_size_) - current_.file_offset;
+    plan_.bytes_read += current_.valid;
+    plan_.chunks.push_back(std::move(current_));
+    current_ = Chunk{};
+    open_ = false;
+  }
+  [[nodiscard]] std::uint32_t next_index() const { return static_cast<std::uint32_t>(plan_.chunks.size()); }
+
+ private:
+  // Extend the open chunk over a gap only when the gap is small and the bytes fit the slot.
+  [[nodiscard]] bool can_extend_to(std::uint64_t pos) const {
+    const std::uint64_t limit = current_.file_offset + options_.slot_size;
+    if (pos >= limit) return false;
+    if (pos <= needed_end_) return true;
+    // A new chunk may start only on an aligned boundary past this one's last page: otherwise
+    // the shared page would be read twice.
+    const std::uint64_t this_end = align_up(needed_end_, options_.alignment).value_or(needed_end_);
+    if (align_down(pos, options_.alignment) < this_end) return true;
+    return pos - needed_end_ <= options_.max_gap;
+  }
+  void start(std::uint64_t pos) {
+    close();
+    current_.file_offset = align_down(pos, options_.alignment);
+    needed_end_ = pos;
+    open_ = true;
+  }
+
+  Plan& plan_;
+  const PlanOptions& options_;
+  std::uint64_t file_size_;
+  Chunk current_;
+  std::uint64_t needed_end_ = 0;
+  std::uint64_t tensor_base_ = 0;
+  bool open_ = false;
+};
+
+}  // namespace
+
+Result<Plan> make_plan(const Model& model, const PlanOptions& options) {
+  if (options.alignment == 0 || !is_power_of_two(options.alignment) || options.slot_size == 0 ||
+      options.slot_size % options.alignment != 0) {
+    return make_error(ErrorKind::invalid_argument,
+                      fmt::format("slot size {} must be a non-zero multiple of the alignment {}",
+                                  options.slot_size, options.alignment));
+  }
+  if (options.shard_world == 0 || options.shard_rank >= options.shard_world) {
+    return make_error(ErrorKind::invalid_argument, fmt::format("shard {} of {} does not exist (rank < world)",
+                                                               options.shard_rank, options.shard_world));
+  }
+  const auto all = model.tensors();
+  std::vector<bool> wanted(all.size(), options.tensor_names.empty());
+  if (!options.tensor_names.empty()) {
+    std::unordered_map<std::string_view, std::size_t> index;
+    for (std::size_t i = 0; i < all.size(); ++i) index.emplace(all[i].name, i);
+    for (const auto& name : options.tensor_names) {
+      auto it = index.find(name);
+      if (it == index.end()) {
+        Error e = make_error(ErrorKind::not_found, "no such tensor to load", std::nullopt, name);
+        e.path = model.path();
+        return e;
+      }
+      wanted[it->second] = true;
+    }
+  }
+
+  Plan plan;
+  ChunkBuilder builder(plan, options, model.image().size());
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    if (!wanted[i]) continue;
+    const TensorInfo& t = all[i];
+    const auto [begin, end] = shard_range(t, options.shard_rank, options.shard_world);
+    const auto index = static_cast<std::uint32_t>(plan.tensors.size());
+    plan.tensors.push_back(
+        SinkTensor{.index = index, .info = &t, .file_offset = t.offset + begin, .size = end - begin});
+    plan.bytes += end - begin;
+    builder.set_tensor_base(0);
+    builder.add(index, t.offset + begin, end - begin);
+  }
+  builder.close();
+
+  // Each tensor completes with the chunk that holds its last byte; an empty tensor completes as
+  // soon as everything before it has (the last chunk of the closest non-empty predecessor).
+  plan.last_chunk.assign(plan.tensors.size(), -1);
+  std::vector<std::uint32_t> last(plan.tensors.size(), 0);
+  std::vector<bool> seen(plan.tensors.size(), false);
+  for (std::uint32_t c = 0; c < plan.chunks.size(); ++c) {
+    for (const Piece& p : plan.chunks[c].pieces) {
+      last[p.tensor] = c;
+      seen[p.tensor] = true;
+    }
+  }
+  std::int64_t running = -1;
+  for (std::size_t i = 0; i < plan.tensors.size(); ++i) {
+    if (seen[i]) running = last[i];
+    plan.last_chunk[i] = running;
+  }
+  return plan;
+}
+
+}  // namespace ringload
