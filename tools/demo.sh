@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README's main job: set up, build a release build, generate a model, inspect it, and load it
-# every way ringload can (so far the two baselines, `read` and `mmap`), cold, side by side.
+# every way ringload can — the `read` and `mmap` baselines and the pipelined strategies — cold,
+# side by side, with what each load left behind.
 #   SIZE=4GiB FORMAT=gguf DTYPE=Q4_K bash tools/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,19 +31,26 @@ evict() {  # cold cache: drop the file's pages (drop_caches needs root; fadvise 
 }
 
 echo
-echo "== ringload load, cold, each strategy (host sink)"
-printf '%-10s %10s %10s %12s %14s %16s\n' strategy seconds GB/s "peak RSS" "anon after" "cached after"
-for strategy in read mmap; do
+echo "== ringload load, cold, each strategy, null sink (reads every byte, keeps none)"
+strategies=(read mmap mmap-pipelined uring uring-direct uring-dontcache auto)
+for strategy in "${strategies[@]}"; do
   evict
-  "$ringload" load -q --json --strategy "$strategy" --sink host "$model" >"$work/$strategy.json"
-  python3 - "$work/$strategy.json" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-gib = 1 << 30
-pct = 100.0 * r["file_resident_pages_after"] / max(1, r["file_total_pages"])
-print(f'{r["strategy"]:<10} {r["wall_s"]:>10.3f} {r["gb_per_s"]:>10.2f} {r["peak_rss"]/gib:>10.2f} G'
-      f' {r["anon_rss_after"]/gib:>12.2f} G {pct:>14.1f} %')
-PY
+  "$ringload" load -q --json --strategy "$strategy" --sink null "$model" >"$work/$strategy.json"
 done
+python3 - "$work" "${strategies[@]}" <<'PY'
+import json, sys
+work, names = sys.argv[1], sys.argv[2:]
+rows = [json.load(open(f"{work}/{n}.json")) for n in names]
+base = {r["requested"]: r["wall_s"] for r in rows}
+mib = 1 << 20
+print(f'{"strategy":<16} {"ran as":<16} {"seconds":>8} {"GB/s":>6} {"x read":>7} {"x mmap":>7} '
+      f'{"1st tensor":>10} {"CPU s/GB":>8} {"peak RSS":>10} {"cached after":>12}')
+for r in rows:
+    cached = 100.0 * r["file_resident_pages_after"] / max(1, r["file_total_pages"])
+    print(f'{r["requested"]:<16} {r["strategy"]:<16} {r["wall_s"]:>8.3f} {r["gb_per_s"]:>6.2f} '
+          f'{base["read"] / r["wall_s"]:>7.2f} {base["mmap"] / r["wall_s"]:>7.2f} '
+          f'{r["time_to_first_tensor_s"] * 1000:>8.1f}ms {r["cpu_s_per_gb"]:>8.3f} '
+          f'{r["peak_rss"] / mib:>7.0f} MiB {cached:>11.1f}%')
+PY
 echo
-echo "(the pipelined strategies — mmap-pipelined, uring, uring-direct, uring-dontcache, auto — join this table as they land)"
+echo "One run each on a shared machine: for medians over repeated, interleaved runs use the benchmark."

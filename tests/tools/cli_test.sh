@@ -79,6 +79,30 @@ for fmt in safetensors gguf apr; do
     '$ringload' load -q --strategy read '$work/g.$fmt' >/dev/null &&
     '$ringload' load -q --strategy mmap --sink null --json '$work/g.$fmt' | python3 -c 'import json,sys; assert json.load(sys.stdin)[\"bytes\"] > 0'"
 done
+sha_matches_python() {  # STRATEGY: --checksum sha256 digests equal hashlib over the file's ranges
+  "$ringload" load -q --json --checksum sha256 --strategy "$1" --sink null --slot-size 256KiB --slots 4 \
+    "$work/g.safetensors" >"$work/sha.json" || return 1
+  python3 - "$work/g.safetensors" "$work/sha.json" <<'PY'
+import hashlib, json, struct, sys
+data = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", data[:8])[0]
+header = json.loads(data[8:8 + n])
+want = {k: hashlib.sha256(data[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]).hexdigest()
+        for k, v in header.items() if k != "__metadata__"}
+report = json.load(open(sys.argv[2]))
+got = {t["name"]: t["sha256"] for t in report["tensors"]}
+assert got == want, f"{sum(got.get(k) != v for k, v in want.items())} tensors differ"
+PY
+}
+"$ringload" gen -q --format safetensors --size 3MiB --tensors 40 --dtype BF16 "$work/g.safetensors"
+for strategy in read mmap mmap-pipelined uring uring-direct uring-dontcache auto; do
+  check "load --checksum sha256 equals hashlib ($strategy)" sha_matches_python "$strategy"
+done
+check "load --trace writes Chrome trace JSON" bash -c "
+  '$ringload' load -q --strategy uring --trace '$work/trace.json' '$work/g.safetensors' >/dev/null &&
+  python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))[\"traceEvents\"]; assert any(x.get(\"ph\")==\"X\" for x in e)' '$work/trace.json'"
+check "load of a bad file exits 2" bash -c "'$ringload' load -q '$fixtures/malformed/ollama-test-truncated-6B.gguf' 2>/dev/null; [[ \$? -eq 2 ]]"
+check "load --sink cuda without a GPU fails cleanly" bash -c "'$ringload' load -q --sink cuda '$work/g.safetensors' 2>'$work/cuda.err'; rc=\$?; [[ \$rc -eq 0 || \$rc -eq 1 ]] && { [[ \$rc -eq 0 ]] || grep -q no_device '$work/cuda.err'; }"
 check "gen rejects an unknown dtype with exit 2" bash -c "'$ringload' gen -q --format gguf --dtype Q9_9 '$work/x.gguf' 2>/dev/null; [[ \$? -eq 2 ]]"
 
 echo "cli: $passed passed, $failed failed"
