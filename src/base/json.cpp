@@ -1,5 +1,6 @@
 #include "base/json.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <unordered_set>
@@ -32,7 +33,7 @@ class DomBuilder {
   }
   bool key(std::string& k) {
     Frame& f = stack_.back();
-    f.pending_is_duplicate = !f.keys.insert(k).second;
+    f.pending_is_duplicate = seen_before(f, k);
     if (f.pending_is_duplicate && reject_duplicates_) {
       duplicate_key_ = k;
       return false;
@@ -65,6 +66,21 @@ class DomBuilder {
     bool pending_is_duplicate = false;
     std::unordered_set<std::string> keys;
   };
+
+  // Small objects (every safetensors tensor entry) are scanned; a hash set is built only once an
+  // object grows past kScanLimit keys, so a 20,000-tensor header stays linear without paying a
+  // set allocation per entry.
+  static constexpr std::size_t kScanLimit = 16;
+  static bool seen_before(Frame& f, const std::string& k) {
+    const auto& object = f.value.get_ref<const Json::object_t&>();
+    if (object.size() < kScanLimit) {
+      return std::any_of(object.begin(), object.end(), [&](const auto& kv) { return kv.first == k; });
+    }
+    if (f.keys.empty()) {
+      for (const auto& kv : object) f.keys.insert(kv.first);
+    }
+    return !f.keys.insert(k).second;
+  }
 
   bool put(Json v) {
     if (stack_.empty()) {
