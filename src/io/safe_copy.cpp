@@ -82,7 +82,15 @@ Result<void> guard_mapped_reads(std::span<const std::byte> mapped, const std::fu
 
 Result<void> copy_from_mapping(std::span<std::byte> dst, std::span<const std::byte> src) {
   const std::size_t n = std::min(dst.size(), src.size());
-  return guard_mapped_reads(src, [&] { std::memcpy(dst.data(), src.data(), n); });
+  // In ascending 128 KiB pieces: glibc copies large blocks with loads interleaved across four
+  // pages far apart, and faults in that order look random to the kernel's mmap readahead, which
+  // then stops reading ahead (measured: 0.8 GB/s instead of 3 GB/s cold).
+  constexpr std::size_t kPiece = 128 << 10;
+  return guard_mapped_reads(src, [&] {
+    for (std::size_t at = 0; at < n; at += kPiece) {
+      std::memcpy(dst.data() + at, src.data() + at, std::min(kPiece, n - at));
+    }
+  });
 }
 
 }  // namespace ringload

@@ -457,7 +457,8 @@ Result<LoadReport> Loader::Impl::load(const Model& model, Sink& sink, const Pipe
     case Strategy::read: ran = run_read(model, plan, delivery); break;
     case Strategy::mmap: ran = run_mmap(model, plan, sink, delivery); break;
     case Strategy::mmap_pipelined: {
-      MemorySourceOptions memory{.image = model.image(), .mapped = model.is_mmap(), .fault = fault};
+      MemorySourceOptions memory{
+          .image = model.image(), .mapped = model.is_mmap(), .willneed_window = options.willneed_window, .fault = fault};
       auto source = make_memory_source(std::move(memory));
       ran = run_pipelined(model, plan, sink, *source, options, releaser ? &*releaser : nullptr, delivery,
                           spans);
@@ -556,8 +557,16 @@ Result<LoadReport> Loader::load(const Model& model, Sink& sink, const PipelineOp
 }
 
 Result<LoadReport> load_into(const Model& model, Sink& sink, const PipelineOptions& options) {
-  Loader loader;
-  return loader.load(model, sink, options);
+  auto report = [&] {
+    Loader loader;
+    return loader.load(model, sink, options);
+  }();
+  // A one-shot load frees its ring on return; what stays behind is measured after that (a
+  // reused Loader keeps its ring, reported as staging_bytes).
+  if (report) {
+    if (auto after = process_memory()) report->anon_rss_after_bytes = after->rss_anon_bytes;
+  }
+  return report;
 }
 
 Result<LoadReport> load_into(const std::filesystem::path& path, Sink& sink, const PipelineOptions& options) {

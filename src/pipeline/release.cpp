@@ -15,6 +15,9 @@
 namespace ringload {
 namespace {
 constexpr std::uint64_t kFolio = 2ULL << 20;
+// Releasing in 64 MiB steps: few calls (each may drain every CPU's LRU caches), at most 64 MiB
+// cached behind the copy at any time. With large folios a 4 GiB load spends ~15 ms releasing.
+constexpr std::uint64_t kStep = 64ULL << 20;
 constexpr std::uint64_t kPage = 4096;
 }  // namespace
 
@@ -24,7 +27,7 @@ Releaser::Releaser(std::span<const std::byte> mapping, int fd, std::string path,
 
 void Releaser::delivered_up_to(std::uint64_t offset) {
   const std::uint64_t end = align_down(offset, kFolio);
-  if (end > released_to_) release(released_to_, end);
+  if (end >= released_to_ + kStep) release(released_to_, end);
 }
 
 void Releaser::finish(std::uint64_t end) { release(0, std::max(end, released_to_)); }

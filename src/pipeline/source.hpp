@@ -48,7 +48,7 @@ class ChunkSource {
 struct MemorySourceOptions {
   std::span<const std::byte> image;
   bool mapped = true;
-  std::uint64_t willneed_window = 64ULL << 20;
+  std::uint64_t willneed_window = 0;  // 0: rely on fault-path readahead (see PipelineOptions)
   FaultInjector fault;
 };
 [[nodiscard]] std::unique_ptr<ChunkSource> make_memory_source(MemorySourceOptions options);

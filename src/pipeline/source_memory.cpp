@@ -20,7 +20,7 @@ class MemorySource final : public ChunkSource {
   Result<void> start(const ChunkRequest& request) override {
     const Chunk& c = *request.info;
     const std::uint64_t image_size = options_.image.size();
-    if (options_.mapped) advise_ahead(c.file_offset + c.length);
+    if (options_.mapped && options_.willneed_window > 0) advise_ahead(c.file_offset + c.length);
     if (options_.fault) {
       if (const int rc = options_.fault(c.file_offset, c.valid); rc < 0) {
         return sys_error(-rc, "read failed (injected)", {}, c.file_offset);

@@ -65,6 +65,7 @@ std::function<int()> add_load(CLI::App& app) {
     std::string sink = "host";
     std::uint32_t slots = PipelineOptions{}.slot_count;
     std::string slot_size = "8MiB";
+    std::string willneed = "0";
     std::uint32_t streams = 2;
     std::string checksum;
     std::vector<std::string> tensors;
@@ -97,6 +98,8 @@ std::function<int()> add_load(CLI::App& app) {
   sub->add_option("--slot-size", opts->slot_size, "Bytes per staging slot (multiple of 64KiB)")
       ->capture_default_str();
   sub->add_option("--streams", opts->streams, "CUDA streams (cuda sink)")->capture_default_str();
+  sub->add_option("--willneed", opts->willneed, "mmap-pipelined: MADV_WILLNEED this far ahead (0: off)")
+      ->capture_default_str();
   sub->add_option("--checksum", opts->checksum, "sha256: hash each tensor as it passes through the ring")
       ->check(CLI::IsMember({"sha256"}));
   sub->add_option("--tensor", opts->tensors, "Load only this tensor (repeatable)");
@@ -122,6 +125,12 @@ std::function<int()> add_load(CLI::App& app) {
       return kExitBadInput;
     }
     options.slot_size = *slot_size;
+    auto willneed = parse_size(opts->willneed);
+    if (!willneed) {
+      fmt::print(stderr, "ringload load: --willneed '{}' is not a size\n", opts->willneed);
+      return kExitBadInput;
+    }
+    options.willneed_window = *willneed;
     options.read_size = std::min<std::uint64_t>(options.read_size, options.slot_size);
     options.release = !opts->no_release;
     options.checksum_sha256 = opts->checksum == "sha256";
