@@ -202,9 +202,23 @@ class CudaEvent {
   cudaEvent_t event_ = nullptr;
 };
 
+// True when both ends of `range` are page-locked already (cudaHostAlloc'd, or registered by
+// someone else); a failed query just means "register it".
+[[nodiscard]] bool pinned_already(std::span<const std::byte> range) noexcept {
+  for (const std::byte* p : {range.data(), range.data() + range.size() - 1}) {
+    cudaPointerAttributes attributes{};
+    const cudaError_t status = cudaPointerGetAttributes(&attributes, p);
+    consume_last_error(status);
+    if (status != cudaSuccess || attributes.type != cudaMemoryTypeHost) return false;
+  }
+  return true;
+}
+
 // A page-locked host range (cudaHostRegister). Pinned staging is what makes cudaMemcpyAsync truly
 // asynchronous; from pageable memory the driver first copies into its own pinned buffer.
-// Owner: the sink; the range's memory must outlive it (the pipeline's ring does).
+// Owner: the sink. The range must stay allocated while registered (freeing registered memory is
+// undefined for the driver, which tracks the pinned pages by address): whoever frees the staging
+// while the sink lives detaches it first (attach_staging with an empty span).
 class HostRegistration {
  public:
   HostRegistration(HostRegistration&& other) noexcept
@@ -216,12 +230,14 @@ class HostRegistration {
     if (owned_) (void)cudaHostUnregister(range_.data());
   }
 
+  // `range` is not empty.
   static Result<HostRegistration> pin(std::span<std::byte> range) {
+    // Pinned already (a cudaHostAlloc'd ring, or another sink fed by the same loader): copies from
+    // it are asynchronous as they are, and the pin is not ours to undo.
+    if (pinned_already(range)) return HostRegistration(range, false);
     const cudaError_t status = cudaHostRegister(range.data(), range.size(), cudaHostRegisterDefault);
     if (status == cudaSuccess) return HostRegistration(range, true);
     consume_last_error(status);
-    // Pinned already (a cudaHostAlloc'd ring, or another sink fed by the same loader): copies from
-    // it are asynchronous as they are, and the pin is not ours to undo.
     if (status == cudaErrorHostMemoryAlreadyRegistered) return HostRegistration(range, false);
     const ErrorKind kind = status == cudaErrorMemoryAllocation ? ErrorKind::out_of_memory : ErrorKind::io;
     return make_error(kind, fmt::format("cudaHostRegister of the {}-byte staging ring failed: {} ({}); "

@@ -360,6 +360,48 @@ TEST(CudaSink, RepeatedTensorIndexIsInvalidArgument) {
   EXPECT_EQ(prepared.error().kind, ErrorKind::invalid_argument);
 }
 
+TEST(CudaSink, AttachPinsStagingOnceAndEmptySpanUnpinsIt) {
+  const DeviceProbe probe = probe_devices();
+  if (probe.count == 0) GTEST_SKIP() << "needs a CUDA device: " << probe.reason;
+#if RINGLOAD_HAVE_CUDA
+  const auto memory_type = [](const std::byte* p) {
+    cudaPointerAttributes attributes{};
+    EXPECT_EQ(cudaPointerGetAttributes(&attributes, p), cudaSuccess);
+    return attributes.type;
+  };
+  AlignedBytes staging = aligned_bytes(kSlotBytes);
+  ASSERT_NE(staging, nullptr);
+  const std::span<std::byte> ring(staging.get(), kSlotBytes);
+  const std::byte* last = ring.data() + ring.size() - 1;
+  if (memory_type(ring.data()) != cudaMemoryTypeUnregistered) {
+    GTEST_SKIP() << "malloc'd memory does not report cudaMemoryTypeUnregistered on this system";
+  }
+
+  auto first = make_cuda_sink();
+  ASSERT_TRUE(first) << first.error().to_string();
+  auto attached = (**first).attach_staging(ring);
+  ASSERT_TRUE(attached) << attached.error().to_string();
+  EXPECT_EQ(memory_type(ring.data()), cudaMemoryTypeHost);
+  EXPECT_EQ(memory_type(last), cudaMemoryTypeHost);
+  {
+    // A second sink on the same ring finds it pinned; the pin is not its to undo.
+    auto second = make_cuda_sink();
+    ASSERT_TRUE(second) << second.error().to_string();
+    auto shared = (**second).attach_staging(ring);
+    ASSERT_TRUE(shared) << shared.error().to_string();
+  }
+  EXPECT_EQ(memory_type(ring.data()), cudaMemoryTypeHost);
+
+  auto detached = (**first).attach_staging({});
+  ASSERT_TRUE(detached) << detached.error().to_string();
+  EXPECT_EQ(memory_type(ring.data()), cudaMemoryTypeUnregistered);
+
+  ASSERT_TRUE((**first).attach_staging(ring));
+  first->reset();  // destroying the sink unpins what it pinned
+  EXPECT_EQ(memory_type(ring.data()), cudaMemoryTypeUnregistered);
+#endif
+}
+
 TEST(CudaSink, OutOfRangeDeviceIsNoDevice) {
   const DeviceProbe probe = probe_devices();
   if (probe.count == 0) GTEST_SKIP() << "needs a CUDA device: " << probe.reason;
