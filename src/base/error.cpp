@@ -43,11 +43,14 @@ std::string_view to_string(ErrorKind kind) noexcept {
 std::ostream& operator<<(std::ostream& out, ErrorKind kind) { return out << to_string(kind); }
 
 std::string Error::to_string() const {
-  std::string out = path.empty() ? std::string("<unnamed>") : path;
-  if (!tensor.empty()) out += fmt::format(": tensor '{}'", tensor);
-  if (offset) out += fmt::format(": byte {}", *offset);
-  out += ": ";
-  out += message;
+  std::string out = path;
+  auto part = [&out](const std::string& text) {
+    if (!out.empty()) out += ": ";
+    out += text;
+  };
+  if (!tensor.empty()) part(fmt::format("tensor '{}'", tensor));
+  if (offset) part(fmt::format("byte {}", *offset));
+  part(message);
   out += fmt::format(" [{}]", ringload::to_string(kind));
   return out;
 }

@@ -182,6 +182,8 @@ struct Loader::Impl {
 
 Result<void> Loader::Impl::ensure_ring(const PipelineOptions& options, Sink& sink) {
   if (!ring || ring->slot_count() != options.slot_count || ring->slot_size() != options.slot_size) {
+    // Memory a device sink pinned must be unpinned before it is unmapped.
+    if (ring) RINGLOAD_TRY_VOID(sink.attach_staging({}));
     if (uring && buffers_registered) io_uring_unregister_buffers(uring->get());
     buffers_registered = false;
     ring.reset();
@@ -224,19 +226,16 @@ Result<Strategy> Loader::Impl::resolve(const Model& model, const PipelineOptions
 }
 
 Result<void> Loader::Impl::run_read(const Model& model, const Plan& plan, Delivery& delivery) {
-  // The seed's "before": the whole file onto the heap, then copy out of it.
-  std::vector<std::byte> heap;
+  // The seed's "before": the whole file onto the heap (uninitialised, as fs::read or
+  // Python's read() would have it), then copy out of it.
+  std::unique_ptr<std::byte[]> heap;
   std::span<const std::byte> image = model.image();
   if (model.is_mmap()) {
-    heap = RINGLOAD_TRY(read_file(model.path()));
-    if (heap.size() < model.image().size()) {
-      return with_path(make_error(ErrorKind::truncated,
-                                  fmt::format("the file has {} bytes now, {} when it was opened", heap.size(),
-                                              model.image().size()),
-                                  heap.size()),
-                       model.path());
-    }
-    image = heap;
+    const std::uint64_t size = model.image().size();
+    auto fd = RINGLOAD_TRY(UniqueFd::open(model.path(), O_RDONLY));
+    heap = std::make_unique_for_overwrite<std::byte[]>(size);
+    RINGLOAD_TRY_VOID(pread_exact(fd.get(), std::span(heap.get(), size), 0, model.path()));
+    image = std::span<const std::byte>(heap.get(), size);
   }
   for (const SinkTensor& t : plan.tensors) {
     if (delivery.cancelled()) return cancelled_error(model.path());
@@ -559,7 +558,11 @@ Result<LoadReport> Loader::load(const Model& model, Sink& sink, const PipelineOp
 Result<LoadReport> load_into(const Model& model, Sink& sink, const PipelineOptions& options) {
   auto report = [&] {
     Loader loader;
-    return loader.load(model, sink, options);
+    auto r = loader.load(model, sink, options);
+    // The ring dies with this Loader: a device sink must not keep it pinned.
+    auto unpinned = sink.attach_staging({});
+    if (r && !unpinned) return Result<LoadReport>(std::move(unpinned).error());
+    return r;
   }();
   // A one-shot load frees its ring on return; what stays behind is measured after that (a
   // reused Loader keeps its ring, reported as staging_bytes).
