@@ -1,5 +1,6 @@
 // `ringload load`: load a model through the pipeline into a sink and report what it cost and
 // what it left behind.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -11,6 +12,7 @@
 
 #include "base/json.hpp"
 #include "commands.hpp"
+#include "pipeline/plan.hpp"
 #include "progress.hpp"
 #include "ringload/pipeline.hpp"
 #include "units.hpp"
@@ -56,6 +58,29 @@ Json report_json(const LoadReport& r, bool with_digests) {
   return j;
 }
 
+// Copies each destination back to the host and compares it with the file bytes the plan says it
+// holds (the shard's slice when sharded). Returns the number of tensors checked.
+Result<std::uint32_t> verify_destinations(const Model& model, const Sink& sink,
+                                          const PipelineOptions& options) {
+  PlanOptions plan_options;
+  plan_options.tensor_names = options.tensor_names;
+  plan_options.shard_rank = options.shard_rank;
+  plan_options.shard_world = options.shard_world;
+  const Plan plan = RINGLOAD_TRY(make_plan(model, plan_options));
+  for (const SinkTensor& t : plan.tensors) {
+    auto host = copy_to_host(sink, t.index);
+    if (!host) return std::move(host).error();
+    const auto file = model.image().subspan(t.file_offset, t.size);
+    if (host->size() != file.size() || !std::equal(host->begin(), host->end(), file.begin())) {
+      Error e = make_error(ErrorKind::checksum_mismatch, "the destination's bytes differ from the file's",
+                           t.file_offset, t.info->name);
+      e.path = model.path();
+      return e;
+    }
+  }
+  return static_cast<std::uint32_t>(plan.tensors.size());
+}
+
 }  // namespace
 
 std::function<int()> add_load(CLI::App& app) {
@@ -71,6 +96,7 @@ std::function<int()> add_load(CLI::App& app) {
     std::vector<std::string> tensors;
     std::string shard;
     bool no_release = false;
+    bool verify = false;
     bool json = false;
     std::string trace;
     bool quiet = false;
@@ -105,6 +131,9 @@ std::function<int()> add_load(CLI::App& app) {
   sub->add_option("--tensor", opts->tensors, "Load only this tensor (repeatable)");
   sub->add_option("--shard", opts->shard, "RANK/WORLD: load only this rank's slice of every tensor");
   sub->add_flag("--no-release", opts->no_release, "Keep the file's pages mapped and cached after the load");
+  sub->add_flag("--verify", opts->verify,
+                "After the load, copy every destination back (device -> host for cuda) and compare it "
+                "byte for byte with the file");
   sub->add_flag("--json", opts->json, "Print the LoadReport as JSON (with --checksum: per-tensor sha256)");
   sub->add_option("--trace", opts->trace, "Write the chunk timeline as Chrome trace JSON (open in Perfetto)");
   sub->add_flag("-q,--quiet", opts->quiet, "No progress bar");
@@ -167,6 +196,12 @@ std::function<int()> add_load(CLI::App& app) {
     auto report = load_into(*model, *sink, options);
     bar.finish();
     if (!report) return fail(report.error());
+    std::uint32_t verified = 0;
+    if (opts->verify) {
+      auto checked = verify_destinations(*model, *sink, options);
+      if (!checked) return fail(checked.error());
+      verified = *checked;
+    }
     if (!opts->trace.empty()) {
       std::ofstream out(opts->trace);
       out << timeline_trace_json(*report);
@@ -176,9 +211,12 @@ std::function<int()> add_load(CLI::App& app) {
       }
     }
     if (opts->json) {
-      fmt::print("{}\n", dump_json(report_json(*report, options.checksum_sha256), 2));
+      Json j = report_json(*report, options.checksum_sha256);
+      if (opts->verify) j["verified_tensors"] = verified;
+      fmt::print("{}\n", dump_json(j, 2));
       return kExitOk;
     }
+    if (opts->verify) fmt::print("verified: {} tensors byte-exact at the destination\n", verified);
     const LoadReport& r = *report;
     fmt::print("{} {} -> {}: {} in {} ({:.2f} GB/s), first tensor after {}, CPU {:.2f} s ({:.2f} s/GB)\n",
                to_string(r.strategy), r.path, r.sink, format_bytes(r.bytes), format_seconds(r.wall_s),
