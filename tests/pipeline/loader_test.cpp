@@ -582,7 +582,7 @@ INSTANTIATE_TEST_SUITE_P(, LoaderReuse, ::testing::ValuesIn(all_strategies().beg
 // ring is created IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN and kept by the Loader,
 // so the next load from another thread fails with io_uring_submit_and_wait's EEXIST ("File
 // exists") as ErrorKind::io, on every io_uring strategy.
-TEST(LoaderReuse, SameLoaderLoadsAgainFromAnotherThread) {
+TEST(LoaderThreads, SameLoaderLoadsAgainFromAnotherThread) {
   // A service hands loads to whichever worker thread is free (DESIGN.md "Asio API"); the Loader
   // is not thread-safe, but one load at a time from different threads must work.
   TempDir dir;
