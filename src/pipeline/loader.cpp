@@ -7,6 +7,7 @@
 #include <chrono>
 #include <deque>
 #include <optional>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -151,6 +152,9 @@ class Delivery {
   Clock::time_point last_progress_{};
 };
 
+// The staging ring is pinned memory in CUDA builds: bounded, so a typo cannot pin the machine.
+constexpr std::uint64_t kMaxRingBytes = 256ULL << 20;
+
 Error cancelled_error(const std::string& path) {
   Error e = make_error(ErrorKind::cancelled, "the load was cancelled");
   e.path = path;
@@ -162,6 +166,7 @@ Error cancelled_error(const std::string& path) {
 struct Loader::Impl {
   std::optional<StagingRing> ring;
   std::optional<Uring> uring;
+  std::thread::id uring_thread;
   std::optional<Error> uring_unavailable;
   bool buffers_registered = false;
   FaultInjector fault;
@@ -173,7 +178,7 @@ struct Loader::Impl {
   Uring* ensure_uring(const PipelineOptions& options);
   Result<Strategy> resolve(const Model& model, const PipelineOptions& options,
                            const std::function<void(std::string_view)>& warn);
-  Result<void> run_read(const Model& model, const Plan& plan, Delivery& delivery);
+  Result<void> run_read(const Model& model, const Plan& plan, Sink& sink, Delivery& delivery);
   Result<void> run_mmap(const Model& model, const Plan& plan, Sink& sink, Delivery& delivery);
   Result<void> run_pipelined(const Model& model, const Plan& plan, Sink& sink, ChunkSource& source,
                              const PipelineOptions& options, Releaser* releaser, Delivery& delivery,
@@ -193,6 +198,12 @@ Result<void> Loader::Impl::ensure_ring(const PipelineOptions& options, Sink& sin
 }
 
 Uring* Loader::Impl::ensure_uring(const PipelineOptions& options) {
+  // The ring is SINGLE_ISSUER: only the thread that created it may submit. A Loader moved to
+  // another thread (an Asio pool runs handlers anywhere) builds a new one there.
+  if (uring && uring_thread != std::this_thread::get_id()) {
+    uring.reset();
+    buffers_registered = false;
+  }
   if (uring) return &*uring;
   if (uring_unavailable) return nullptr;
   auto created = Uring::create(std::max<std::uint32_t>(8, options.queue_depth));
@@ -201,6 +212,7 @@ Uring* Loader::Impl::ensure_uring(const PipelineOptions& options) {
     return nullptr;
   }
   uring = std::move(created).value();
+  uring_thread = std::this_thread::get_id();
   return &*uring;
 }
 
@@ -225,21 +237,29 @@ Result<Strategy> Loader::Impl::resolve(const Model& model, const PipelineOptions
   return direct_io_alignment(model.fd()) ? Strategy::uring_direct : Strategy::uring_dontcache;
 }
 
-Result<void> Loader::Impl::run_read(const Model& model, const Plan& plan, Delivery& delivery) {
+Result<void> Loader::Impl::run_read(const Model& model, const Plan& plan, Sink& sink, Delivery& delivery) {
   // The seed's "before": the whole file onto the heap (uninitialised, as fs::read or
   // Python's read() would have it), then copy out of it.
   std::unique_ptr<std::byte[]> heap;
   std::span<const std::byte> image = model.image();
   if (model.is_mmap()) {
+    // Through the model's own descriptor: the file it opened, even if the path was replaced since.
     const std::uint64_t size = model.image().size();
-    auto fd = RINGLOAD_TRY(UniqueFd::open(model.path(), O_RDONLY));
     heap = std::make_unique_for_overwrite<std::byte[]>(size);
-    RINGLOAD_TRY_VOID(pread_exact(fd.get(), std::span(heap.get(), size), 0, model.path()));
+    constexpr std::uint64_t kPiece = 64ULL << 20;  // a cancel is seen between pieces
+    for (std::uint64_t at = 0; at < size; at += kPiece) {
+      if (delivery.cancelled()) return cancelled_error(model.path());
+      const std::uint64_t n = std::min(kPiece, size - at);
+      RINGLOAD_TRY_VOID(pread_exact(model.fd(), std::span(heap.get() + at, n), at, model.path()));
+    }
     image = std::span<const std::byte>(heap.get(), size);
   }
   for (const SinkTensor& t : plan.tensors) {
     if (delivery.cancelled()) return cancelled_error(model.path());
     RINGLOAD_TRY_VOID(delivery.write(t.index, 0, image.subspan(t.file_offset, t.size), kNoSlot));
+    // kNoSlot bytes are the sink's until finish(); after it the tensor is at its destination
+    // (a no-op for host sinks, a stream sync for a device: this is the baseline, not the fast path).
+    RINGLOAD_TRY_VOID(sink.finish());
     delivery.tensors_ready_before(t.index + 1);
   }
   return {};
@@ -293,7 +313,14 @@ Result<void> Loader::Impl::run_pipelined(const Model& model, const Plan& plan, S
   std::vector<std::size_t> read_span(n, 0);
   std::deque<std::uint32_t> free_slots;
   for (std::uint32_t s = 0; s < ring->slot_count(); ++s) free_slots.push_back(s);
-  std::deque<std::uint32_t> draining;  // delivered, but an async sink may still read them
+  // Delivered chunks whose slot an async sink may still be copying from, in chunk order. A
+  // tensor is ready only once every chunk up to its last is idle: its bytes are then at the
+  // destination, not merely queued.
+  struct Draining {
+    std::uint32_t slot;
+    std::uint32_t chunk;
+  };
+  std::deque<Draining> draining;
   std::vector<std::uint32_t> completed;
   std::uint32_t next_start = 0;
   std::uint32_t next_deliver = 0;
@@ -310,9 +337,10 @@ Result<void> Loader::Impl::run_pipelined(const Model& model, const Plan& plan, S
   while (next_deliver < n) {
     if (delivery.cancelled()) return cancelled_error(model.path());
     while (!draining.empty()) {  // recycle slots the sink has finished with
-      const bool idle = RINGLOAD_TRY(sink.slot_idle(draining.front()));
+      const bool idle = RINGLOAD_TRY(sink.slot_idle(draining.front().slot));
       if (!idle) break;
-      free_slots.push_back(draining.front());
+      free_slots.push_back(draining.front().slot);
+      delivery.tensors_ready_through(draining.front().chunk);
       draining.pop_front();
     }
     while (next_start < n && !free_slots.empty() && source.in_flight() < options.queue_depth) {
@@ -332,7 +360,7 @@ Result<void> Loader::Impl::run_pipelined(const Model& model, const Plan& plan, S
         // Nothing in flight and no slot free: wait for the sink to hand one back.
         if (draining.empty())
           return make_error(ErrorKind::io, "pipeline stalled: no slot in flight or draining");
-        RINGLOAD_TRY_VOID(sink.wait_slot_idle(draining.front()));
+        RINGLOAD_TRY_VOID(sink.wait_slot_idle(draining.front().slot));
         continue;
       }
       auto reaped = source.reap(/*wait=*/true, completed);
@@ -354,7 +382,6 @@ Result<void> Loader::Impl::run_pipelined(const Model& model, const Plan& plan, S
       }
       spans.push_back(TimelineSpan{TimelineSpan::Stage::copy, slot, chunk.file_offset, chunk.valid,
                                    copy_start, delivery.now()});
-      delivery.tensors_ready_through(next_deliver);
       if (releaser != nullptr) {
         const double release_start = delivery.now();
         // Bytes before the next chunk's start are done with (the next chunk may share a page).
@@ -364,10 +391,12 @@ Result<void> Loader::Impl::run_pipelined(const Model& model, const Plan& plan, S
         spans.push_back(TimelineSpan{TimelineSpan::Stage::release, slot, chunk.file_offset, chunk.valid,
                                      release_start, delivery.now()});
       }
-      draining.push_back(slot);
+      draining.push_back(Draining{slot, next_deliver});
       ++next_deliver;
     }
   }
+  // Every chunk is delivered; the last tensors are ready once the sink has finished with them.
+  RINGLOAD_TRY_VOID(sink.finish());
   delivery.tensors_ready_through(static_cast<std::int64_t>(n));
   return {};
 }
@@ -385,8 +414,10 @@ Result<LoadReport> Loader::Impl::load(const Model& model, Sink& sink, const Pipe
     if (options.log) options.log(w);
   };
 
+  const auto ring_bytes = static_cast<unsigned __int128>(options.slot_count) * options.slot_size;
   if (options.slot_count == 0 || options.slot_size < 65536 || options.slot_size % 65536 != 0 ||
-      options.read_size == 0 || options.read_size % 4096 != 0 || options.queue_depth == 0) {
+      ring_bytes > kMaxRingBytes || options.read_size == 0 || options.read_size % 4096 != 0 ||
+      options.queue_depth == 0) {
     return with_path(
         make_error(
             ErrorKind::invalid_argument,
@@ -409,7 +440,8 @@ Result<LoadReport> Loader::Impl::load(const Model& model, Sink& sink, const Pipe
                      fmt::format("O_DIRECT needs slot and read sizes that are multiples of {}", alignment)),
           model.path());
     }
-    auto opened = UniqueFd::open(model.path(), O_RDONLY | O_DIRECT);
+    // Reopen the model's own file (not its path, which may name a newer file by now) with O_DIRECT.
+    auto opened = UniqueFd::open(fmt::format("/proc/self/fd/{}", model.fd()), O_RDONLY | O_DIRECT);
     if (!opened) {
       if (options.strategy != Strategy::automatic) {
         Error e = std::move(opened).error();
@@ -425,7 +457,7 @@ Result<LoadReport> Loader::Impl::load(const Model& model, Sink& sink, const Pipe
     }
   }
   if (strategy == Strategy::uring || strategy == Strategy::uring_dontcache) {
-    read_fd = RINGLOAD_TRY(UniqueFd::open(model.path(), O_RDONLY));
+    read_fd = RINGLOAD_TRY(UniqueFd::open(fmt::format("/proc/self/fd/{}", model.fd()), O_RDONLY));
     // Sequential hint: doubles the readahead window of buffered reads.
     (void)::posix_fadvise(read_fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   }
@@ -437,13 +469,19 @@ Result<LoadReport> Loader::Impl::load(const Model& model, Sink& sink, const Pipe
   plan_options.tensor_names = options.tensor_names;
   plan_options.shard_rank = options.shard_rank;
   plan_options.shard_world = options.shard_world;
-  const Plan plan = RINGLOAD_TRY(make_plan(model, plan_options));
+  auto planned = make_plan(model, plan_options);
+  if (!planned) return with_path(std::move(planned).error(), model.path());
+  const Plan plan = std::move(planned).value();
   RINGLOAD_TRY_VOID(ensure_ring(options, sink));
   report.staging_bytes = ring->memory().size();
   report.staging_huge_pages = ring->huge_pages();
   RINGLOAD_TRY_VOID(sink.prepare(plan.tensors));
 
-  Delivery delivery(plan, sink, options, report, start);
+  std::optional<Delivery> delivery_storage;
+  delivery_storage.emplace(plan, sink, options, report, start);
+  Delivery* delivery_ptr = &*delivery_storage;
+  auto final_progress = [&] { delivery_ptr->progress(/*force=*/true); };
+  Delivery& delivery = *delivery_ptr;
   std::vector<TimelineSpan> spans;
   std::optional<Releaser> releaser;
   if (options.release) {
@@ -453,11 +491,13 @@ Result<LoadReport> Loader::Impl::load(const Model& model, Sink& sink, const Pipe
 
   Result<void> ran;
   switch (strategy) {
-    case Strategy::read: ran = run_read(model, plan, delivery); break;
+    case Strategy::read: ran = run_read(model, plan, sink, delivery); break;
     case Strategy::mmap: ran = run_mmap(model, plan, sink, delivery); break;
     case Strategy::mmap_pipelined: {
-      MemorySourceOptions memory{
-          .image = model.image(), .mapped = model.is_mmap(), .willneed_window = options.willneed_window, .fault = fault};
+      MemorySourceOptions memory{.image = model.image(),
+                                 .mapped = model.is_mmap(),
+                                 .willneed_window = options.willneed_window,
+                                 .fault = fault};
       auto source = make_memory_source(std::move(memory));
       ran = run_pipelined(model, plan, sink, *source, options, releaser ? &*releaser : nullptr, delivery,
                           spans);
@@ -514,6 +554,7 @@ Result<LoadReport> Loader::Impl::load(const Model& model, Sink& sink, const Pipe
   }
   RINGLOAD_TRY_VOID(std::move(ran));
   RINGLOAD_TRY_VOID(sink.finish());
+  final_progress();
   if (releaser) releaser->finish(model.image().size());
 
   report.strategy = strategy;

@@ -400,8 +400,8 @@ TEST(LoaderFailureOptions, NonsenseRingOrReadSizesAreInvalidArgument) {
   }
 }
 
-// BUG (src/pipeline/loader.cpp, Loader::Impl::load, `RINGLOAD_TRY(make_plan(...))`): make_plan's
-// invalid_argument for a bad shard leaves Error::path empty (only its not_found sets it), and
+// Regression (was a bug in src/pipeline/loader.cpp, Loader::Impl::load, `RINGLOAD_TRY(make_plan(...))`):
+// make_plan's invalid_argument for a bad shard leaves Error::path empty (only its not_found sets it), and
 // load() passes it on without with_path(), so the error does not name the file.
 TEST(LoaderFailureOptions, InvalidShardIsInvalidArgumentNamingTheFile) {
   TempDir dir;
@@ -422,10 +422,10 @@ TEST(LoaderFailureOptions, InvalidShardIsInvalidArgumentNamingTheFile) {
   }
 }
 
-// BUG (src/pipeline/loader.cpp, Loader::Impl::load): PipelineOptions documents the ring as
-// "≤ 256 MiB in all", but load() never checks slot_count × slot_size against it (StagingRing
-// accepts up to 1 TiB), and the ring is pre-faulted with memset: a mistyped size commits that
-// much memory at once instead of being invalid_argument.
+// Regression (was a bug in src/pipeline/loader.cpp, Loader::Impl::load): PipelineOptions documents the ring
+// as "≤ 256 MiB in all", but load() never checks slot_count × slot_size against it (StagingRing accepts up to
+// 1 TiB), and the ring is pre-faulted with memset: a mistyped size commits that much memory at once instead
+// of being invalid_argument.
 TEST(LoaderFailureOptions, RingLargerThan256MiBIsInvalidArgument) {
   TempDir dir;
   const Model model = tiny_model(dir);

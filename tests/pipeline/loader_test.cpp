@@ -450,10 +450,10 @@ TEST_P(LoaderEdge, ZeroSizeTensorsAndAnOddFileSizeLoadByteExact) {
 INSTANTIATE_TEST_SUITE_P(, LoaderEdge, ::testing::ValuesIn(all_strategies().begin(), all_strategies().end()),
                          [](const auto& info) { return strategy_label(info.param); });
 
-// BUG (src/sink/null_sink.cpp, NullSink::write): the fold starts a new 64-bit word at the start
-// of every write, so it depends on where the pipeline cuts a tensor, not only on the bytes: a
-// tensor at an odd offset that crosses a chunk boundary folds differently under the pipelined
-// strategies than under read/mmap, which hand it over whole.
+// Regression (was a bug in src/sink/null_sink.cpp, NullSink::write): the fold starts a new 64-bit word at the
+// start of every write, so it depends on where the pipeline cuts a tensor, not only on the bytes: a tensor at
+// an odd offset that crosses a chunk boundary folds differently under the pipelined strategies than under
+// read/mmap, which hand it over whole.
 TEST(LoaderNullSink, FoldDependsOnlyOnTheBytesNotOnTheStrategy) {
   TempDir dir;
   const auto path = test::write_file(dir.file("edge.safetensors"), edge_case_safetensors());
@@ -578,10 +578,10 @@ TEST_P(LoaderReuse, OneLoaderLoadsThreeFilesThenResizesItsRing) {
 INSTANTIATE_TEST_SUITE_P(, LoaderReuse, ::testing::ValuesIn(all_strategies().begin(), all_strategies().end()),
                          [](const auto& info) { return strategy_label(info.param); });
 
-// BUG (src/io/uring.cpp, Uring::create; src/pipeline/loader.cpp, Loader::Impl::ensure_uring): the
-// ring is created IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN and kept by the Loader,
-// so the next load from another thread fails with io_uring_submit_and_wait's EEXIST ("File
-// exists") as ErrorKind::io, on every io_uring strategy.
+// Regression (was a bug in src/io/uring.cpp, Uring::create; src/pipeline/loader.cpp,
+// Loader::Impl::ensure_uring): the ring is created IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN
+// and kept by the Loader, so the next load from another thread fails with io_uring_submit_and_wait's EEXIST
+// ("File exists") as ErrorKind::io, on every io_uring strategy.
 TEST(LoaderThreads, SameLoaderLoadsAgainFromAnotherThread) {
   // A service hands loads to whichever worker thread is free (DESIGN.md "Asio API"); the Loader
   // is not thread-safe, but one load at a time from different threads must work.
@@ -657,10 +657,10 @@ TEST(LoaderUring, DeeperQueueThanTheRingWasCreatedForStaysByteExact) {
 // A file replaced (written to a temporary name and renamed over it, as every careful writer
 // does) between Model::load and the load: the Model's mapping and fd still hold the old file.
 
-// BUG (src/pipeline/loader.cpp, Loader::Impl::load and run_read): the uring strategies reopen
-// model.path() (UniqueFd::open(model.path(), ...)) and `read` calls read_file(model.path())
-// instead of reading through the Model's open fd, so after a rename over the path they read the
-// *new* file at the old plan's offsets: a successful load of bytes that are not the Model's.
+// Regression (was a bug in src/pipeline/loader.cpp, Loader::Impl::load and run_read): the uring strategies
+// reopen model.path() (UniqueFd::open(model.path(), ...)) and `read` calls read_file(model.path()) instead of
+// reading through the Model's open fd, so after a rename over the path they read the *new* file at the old
+// plan's offsets: a successful load of bytes that are not the Model's.
 class LoaderReplacedFile : public ::testing::TestWithParam<Strategy> {};
 
 TEST_P(LoaderReplacedFile, LoadsTheFileTheModelOpenedNotItsReplacement) {
@@ -778,11 +778,11 @@ TEST_P(LoaderAsyncSink, NoSlotIsRefilledBeforeTheSinkHasReadIt) {
   }
 }
 
-// BUG (src/pipeline/loader.cpp, Loader::Impl::run_pipelined): tensors_ready_through(next_deliver)
-// fires on_tensor_ready as soon as a chunk's writes have been *issued* to the sink, without
-// waiting for slot_idle on the slots that hold the tensor's bytes; with an asynchronous sink
-// (cudaMemcpyAsync) the callback runs while the copies are still in flight, although the header
-// promises "as each tensor is complete at the sink".
+// Regression (was a bug in src/pipeline/loader.cpp, Loader::Impl::run_pipelined):
+// tensors_ready_through(next_deliver) fires on_tensor_ready as soon as a chunk's writes have been *issued* to
+// the sink, without waiting for slot_idle on the slots that hold the tensor's bytes; with an asynchronous
+// sink (cudaMemcpyAsync) the callback runs while the copies are still in flight, although the header promises
+// "as each tensor is complete at the sink".
 TEST_P(LoaderAsyncSink, TensorIsReadyOnlyOnceItsBytesAreAtTheDestination) {
   const Strategy strategy = GetParam();
   TempDir dir;
@@ -811,7 +811,7 @@ INSTANTIATE_TEST_SUITE_P(, LoaderAsyncSink,
 // ---------------------------------------------------------------------------------------------
 // Progress and the timeline.
 
-// BUG (src/pipeline/loader.cpp, Delivery::progress / Loader::Impl::load): on_progress is
+// Regression (was a bug in src/pipeline/loader.cpp, Delivery::progress / Loader::Impl::load): on_progress is
 // rate-limited to one call per 50 ms and nothing forces a final call (progress(true) is never
 // used), so a load that finishes within 50 ms of its previous report never tells the caller it
 // reached the total.

@@ -20,6 +20,8 @@ TempDir::TempDir() {
   std::filesystem::path root = env != nullptr ? env : RINGLOAD_TEST_TMP_DIR;
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   std::string leaf = info != nullptr ? std::string(info->test_suite_name()) + "." + info->name() : "test";
+  // Parameterised names contain '/', which would nest directories the destructor leaves behind.
+  for (auto& c : leaf) c = c == '/' ? '_' : c;
   path_ = root / (leaf + "." + std::to_string(::getpid()) + "." + std::to_string(counter++));
   std::filesystem::create_directories(path_);
 }
