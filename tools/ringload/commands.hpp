@@ -17,5 +17,6 @@ std::function<int()> add_inspect(CLI::App& app);
 std::function<int()> add_gen(CLI::App& app);
 std::function<int()> add_load(CLI::App& app);
 std::function<int()> add_memstat(CLI::App& app);
+std::function<int()> add_bench(CLI::App& app);
 
 }  // namespace ringload::cli

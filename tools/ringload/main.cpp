@@ -34,6 +34,7 @@ int run(int argc, char** argv) {
   add(ringload::cli::add_gen);
   add(ringload::cli::add_load);
   add(ringload::cli::add_memstat);
+  add(ringload::cli::add_bench);
 
   try {
     app.parse(argc, argv);
