@@ -53,11 +53,11 @@ struct LoadProgress {
 
 struct PipelineOptions {
   Strategy strategy = Strategy::automatic;
-  std::uint32_t slot_count = 16;          // staging ring: slot_count × slot_size bytes
-  std::uint64_t slot_size = 8ULL << 20;   // ≤ 256 MiB in all
-  std::uint32_t queue_depth = 64;         // io_uring reads in flight
-  std::uint64_t read_size = 1ULL << 20;   // one read request; a slot is filled by several
-  bool release = true;                    // drop mapped pages and page cache as tensors land
+  std::uint32_t slot_count = 16;         // staging ring: slot_count × slot_size bytes
+  std::uint64_t slot_size = 8ULL << 20;  // ≤ 256 MiB in all
+  std::uint32_t queue_depth = 64;        // io_uring reads in flight
+  std::uint64_t read_size = 1ULL << 20;  // one read request; a slot is filled by several
+  bool release = true;                   // drop mapped pages and page cache as tensors land
   // mmap-pipelined: MADV_WILLNEED this many bytes ahead of the copy. Off by default: on Linux
   // 6.18/ext4 WILLNEED readahead fills the cache with 4 KiB folios where fault-path readahead
   // uses large ones, and a cold 4 GiB load measured 1.78 GB/s with it vs 2.24 GB/s without, its
@@ -110,7 +110,7 @@ struct LoadReport {
   double cpu_system_s = 0;
   std::uint64_t peak_rss_bytes = 0;  // VmHWM of the process
   std::uint64_t anon_rss_before_bytes = 0;
-  std::uint64_t anon_rss_after_bytes = 0;     // load_into: after its ring is freed; Loader::load: ring included
+  std::uint64_t anon_rss_after_bytes = 0;  // load_into: after its ring is freed; Loader::load: ring included
   std::uint64_t file_resident_pages_after = 0;
   std::uint64_t file_total_pages = 0;
   std::uint64_t staging_bytes = 0;  // ring size
