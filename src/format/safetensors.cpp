@@ -353,8 +353,11 @@ class HeaderDecoder {
   bool read_u64_array(const JsonToken& value, int depth, Found& found, std::string_view& text,
                       OnElement&& on_element) {
     found = Found::invalid;
-    text = json_.raw(value.begin, value.end);
-    if (value.kind != JsonTokenKind::begin_array) return json_.skip_value(value, depth);
+    if (value.kind != JsonTokenKind::begin_array) {
+      if (!json_.skip_value(value, depth)) return false;
+      text = json_.raw_since(value.begin);
+      return true;
+    }
     bool valid = true;
     std::size_t index = 0;
     JsonToken token;
@@ -369,12 +372,13 @@ class HeaderDecoder {
         }
         if (!json_.next(token)) return false;
         if (token.kind == JsonTokenKind::end_array) break;
-        if (token.kind != JsonTokenKind::comma)
+        if (token.kind != JsonTokenKind::comma) {
           return json_.unexpected(token, "',' or ']' after an array element");
+        }
         if (!json_.next(token)) return false;
       }
     }
-    text = json_.raw(value.begin, token.end);
+    text = json_.raw_since(value.begin);
     if (valid) found = Found::valid;
     return true;
   }

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "base/checked.hpp"
+#include "base/json.hpp"
 #include "base/utf8.hpp"
 
 namespace ringload {
@@ -161,9 +162,11 @@ bool JsonScanner::unexpected(const JsonToken& token, std::string_view wanted) {
 
 bool JsonScanner::duplicate(std::string_view key) {
   // The offset is the header start, as parse_json's: the DOM never knew where a key sat.
-  error_ =
-      make_error(ErrorKind::duplicate_name,
-                 fmt::format("key \"{}\" appears twice in one JSON object of the header", key), base_offset_);
+  // dump_json escapes the key: a decoded \u001b must not reach a terminal raw.
+  error_ = make_error(ErrorKind::duplicate_name,
+                      fmt::format("key {} appears twice in one JSON object of the header",
+                                  dump_json(nlohmann::ordered_json(std::string(key)))),
+                      base_offset_);
   return false;
 }
 

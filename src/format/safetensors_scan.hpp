@@ -84,9 +84,9 @@ class JsonScanner {
   // when it had escapes.
   [[nodiscard]] std::string_view string_value(const JsonToken& token);
 
-  // The raw text of [begin, end), for messages.
-  [[nodiscard]] std::string_view raw(std::size_t begin, std::size_t end) const {
-    return text_.substr(begin, end - begin);
+  // The raw text from `begin` to just past the last token read, for messages.
+  [[nodiscard]] std::string_view raw_since(std::size_t begin) const {
+    return text_.substr(begin, pos_ - begin);
   }
 
   // Validates the whole value that starts with `first` (already read) at nesting `depth`.
