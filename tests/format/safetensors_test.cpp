@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "base/json.hpp"
 #include "format/table.hpp"
 #include "ringload/model.hpp"
@@ -715,6 +717,215 @@ TEST(SafetensorsParse, AcceptsNullMetadataAsNoMetadata) {
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_TRUE(r->metadata.is_object());
   EXPECT_TRUE(r->metadata.empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The header scanner: full JSON, with errors where nlohmann's DOM parser reported them.
+
+// One U8 tensor of one byte named by the JSON string literal `quoted_name` (escapes and all).
+std::string one_byte_tensor(std::string_view quoted_name, std::string_view extra_fields = {}) {
+  return "{" + std::string(quoted_name) + R"(:{"dtype":"U8","shape":[1],"data_offsets":[0,1])" +
+         std::string(extra_fields) + "}}";
+}
+
+TEST(SafetensorsScan, DecodesEscapesInTensorNames) {
+  auto table = parse(safetensors_image(one_byte_tensor(R"("a\u00e9\"b\\\/\b\f\n\r\t")"), 1));
+  ASSERT_TRUE(table) << table.error().to_string();
+  EXPECT_EQ(table->tensors.at(0).name, "a\xC3\xA9\"b\\/\b\f\n\r\t");
+}
+
+TEST(SafetensorsScan, DecodesSurrogatePairsToFourByteUtf8) {
+  auto table = parse(safetensors_image(one_byte_tensor(R"("\ud83d\ude00")"), 1));
+  ASSERT_TRUE(table) << table.error().to_string();
+  EXPECT_EQ(table->tensors.at(0).name, "\xF0\x9F\x98\x80");
+}
+
+TEST(SafetensorsScan, DecodesEscapedFieldNames) {
+  // "d\u0074ype" is "dtype": keys compare after decoding, as the DOM's did.
+  const std::string header = R"({"w":{"d\u0074ype":"U8","shap\u0065":[1],"data_offsets":[0,1]}})";
+  auto table = parse(safetensors_image(header, 1));
+  ASSERT_TRUE(table) << table.error().to_string();
+  EXPECT_EQ(table->tensors.at(0).dtype, DType::U8);
+}
+
+TEST(SafetensorsScan, KeepsMetadataOrderAndDecodesItsStrings) {
+  const std::string header = R"({"__metadata__":{"z":"1","a":"\u00e9\ud83d\ude00","m":""}})";
+  auto table = parse(safetensors_image(header, 0));
+  ASSERT_TRUE(table) << table.error().to_string();
+  EXPECT_EQ(table->metadata.dump(), "{\"z\":\"1\",\"a\":\"\xC3\xA9\xF0\x9F\x98\x80\",\"m\":\"\"}");
+}
+
+TEST(SafetensorsScan, AcceptsWhitespaceAndAByteOrderMark) {
+  const std::string header =
+      "\xEF\xBB\xBF \t\r\n{ \"w\" :\n{\"dtype\" : \"U8\" , \"shape\":[ 1 ],\"data_offsets\":[0 ,1]} }\n  ";
+  auto table = parse(safetensors_image(header, 1));
+  ASSERT_TRUE(table) << table.error().to_string();
+  EXPECT_EQ(table->tensors.at(0).name, "w");
+}
+
+TEST(SafetensorsScan, RejectsPartialByteOrderMarkAtItsSecondByte) {
+  // EF BF BF is valid UTF-8 (U+FFFF) but not a BOM; nlohmann stops at the second byte.
+  expect_error(parse(safetensors_image("\xEF\xBF\xBF{}", 0)), ErrorKind::malformed_header, 8 + 1);
+}
+
+TEST(SafetensorsScan, AcceptsAnyValueInUnknownFields) {
+  const std::string extra =
+      R"(,"x":[true,false,null,-1,-0,0.5,1e3,1E-3,-2.5e+10,1e-999,"s",{},[],{"k":[{"k":1}]}],"y":{"a":1,"b":2})";
+  auto table = parse(safetensors_image(one_byte_tensor(R"("w")", extra), 1));
+  ASSERT_TRUE(table) << table.error().to_string();
+}
+
+TEST(SafetensorsScan, RejectsNumbersThatAreNotU64InShape) {
+  // 1e3 is a float and -0 a signed integer to nlohmann: neither is an unsigned integer.
+  for (const char* dim : {"1e3", "-0", "1.0", "18446744073709551616", "-9223372036854775809"}) {
+    SCOPED_TRACE(dim);
+    const std::string header =
+        std::string(R"({"w":{"dtype":"U8","shape":[)") + dim + R"(],"data_offsets":[0,1]}})";
+    expect_error(parse(safetensors_image(header, 1)), ErrorKind::malformed_header, 8, "w");
+  }
+}
+
+TEST(SafetensorsScan, AcceptsU64MaxInShape) {
+  const std::string header = R"({"w":{"dtype":"U8","shape":[18446744073709551615,0],"data_offsets":[0,0]}})";
+  auto table = parse(safetensors_image(header, 0));
+  ASSERT_TRUE(table) << table.error().to_string();
+  EXPECT_EQ(table->tensors.at(0).shape, (std::vector<std::uint64_t>{18446744073709551615ULL, 0}));
+}
+
+TEST(SafetensorsScan, RejectsLeadingZeroAtTheSecondNumber) {
+  // "01" is the number 0 followed by the number 1: the 1 is the unexpected token.
+  const std::string header = R"({"w":{"dtype":"U8","shape":[01],"data_offsets":[0,1]}})";
+  expect_error(parse(safetensors_image(header, 1)), ErrorKind::malformed_header, 8 + header.find("1]"));
+}
+
+TEST(SafetensorsScan, RejectsNumbersThatOverflowADoubleAtTheirLastDigit) {
+  for (const std::string& number : {std::string("1e999"), std::string("-1.5E+400"), std::string(400, '9')}) {
+    SCOPED_TRACE(number);
+    const std::string header = one_byte_tensor(R"("w")", ",\"x\":" + number);
+    expect_error(parse(safetensors_image(header, 1)), ErrorKind::malformed_header,
+                 8 + header.find(number) + number.size() - 1);
+  }
+}
+
+TEST(SafetensorsScan, RejectsMalformedNumbersAtTheByteThatBreaksThem) {
+  struct Case {
+    const char* number;
+    std::size_t at;  // offset of the offending byte in the header {"x":<number>}
+  };
+  for (const Case& c : {Case{"-x", 6}, Case{"1.x", 7}, Case{"1ex", 7}, Case{"1e+x", 8}, Case{"-", 6},
+                        Case{"+1", 5}, Case{".5", 5}}) {
+    SCOPED_TRACE(c.number);
+    const std::string header = std::string(R"({"x":)") + c.number + "}";
+    expect_error(parse(safetensors_image(header, 0)), ErrorKind::malformed_header, 8 + c.at);
+  }
+}
+
+TEST(SafetensorsScan, RejectsBadEscapesAtTheOffendingByte) {
+  struct Case {
+    const char* name;  // a JSON string literal
+    std::size_t at;    // offset of the offending byte inside it
+  };
+  for (const Case& c : {Case{R"("a\x")", 3}, Case{R"("\u12G4")", 5}, Case{R"("\ud800")", 7},
+                        Case{R"("\ud800\n")", 8}, Case{R"("\ud800\u0041")", 12}, Case{R"("\udc00")", 6}}) {
+    SCOPED_TRACE(c.name);
+    expect_error(parse(safetensors_image(one_byte_tensor(c.name), 1)), ErrorKind::malformed_header, 9 + c.at);
+  }
+}
+
+TEST(SafetensorsScan, RejectsRawControlCharacterInAString) {
+  const std::string header = "{\"a\tb\":1}";
+  expect_error(parse(safetensors_image(header, 0)), ErrorKind::malformed_header, 8 + 3);
+}
+
+TEST(SafetensorsScan, RejectsUnterminatedStringAtTheHeaderEnd) {
+  const std::string header = R"({"a":"bc)";
+  expect_error(parse(safetensors_image(header, 0)), ErrorKind::malformed_header, data_start(header));
+}
+
+TEST(SafetensorsScan, RejectsTrailingTokensAtTheirLastByte) {
+  struct Case {
+    const char* header;
+    std::size_t at;
+  };
+  for (const Case& c : {Case{"{} x", 3}, Case{"{} {}", 3}, Case{"{} 12", 4}, Case{R"({} "ab")", 6},
+                        Case{"{} true", 6}, Case{"{} tru", 6}}) {
+    SCOPED_TRACE(c.header);
+    expect_error(parse(safetensors_image(c.header, 0)), ErrorKind::malformed_header, 8 + c.at);
+  }
+}
+
+TEST(SafetensorsScan, RejectsTrailingCommasAndMissingSeparators) {
+  struct Case {
+    const char* header;
+    std::size_t at;
+  };
+  for (const Case& c :
+       {Case{R"({"a":1,})", 7}, Case{R"({"a":[1,]})", 8}, Case{R"({"a":[1 2]})", 8}, Case{R"({"a":})", 5},
+        Case{R"({1:2})", 1}, Case{R"({,})", 1}, Case{"", 0}, Case{"  ", 2}}) {
+    SCOPED_TRACE(c.header);
+    expect_error(parse(safetensors_image(c.header, 0)), ErrorKind::malformed_header, 8 + c.at);
+  }
+}
+
+TEST(SafetensorsScan, ReportsALaterSyntaxErrorBeforeAnEarlierBadEntry) {
+  // The DOM was parsed whole before any entry was checked, so the syntax error wins.
+  const std::string header = R"({"w":[0,4],"x":tru})";
+  expect_error(parse(safetensors_image(header, 0)), ErrorKind::malformed_header, 8 + header.find('}'));
+}
+
+TEST(SafetensorsScan, ReportsALaterBadUtf8ByteBeforeAnEarlierSyntaxError) {
+  const std::string header = "{x \"\xC0\"}";
+  expect_error(parse(safetensors_image(header, 0)), ErrorKind::malformed_header, 8 + 4);
+}
+
+TEST(SafetensorsScan, RejectsDuplicateKeysAtAnyDepth) {
+  const std::vector<std::string> headers = {
+      R"({"w":{"dtype":"U8","dtype":"U8","shape":[1],"data_offsets":[0,1]}})",
+      one_byte_tensor(R"("w")", R"(,"x":[{"k":1,"k":2}])"),
+      R"({"__metadata__":{"k":"1","k":"2"}})",
+      // Keys compare decoded: "\u0061" is "a".
+      R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"\u0061":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})",
+      // Not in the old reader's parity: a repeated "" came out as malformed_header.
+      R"({"":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})",
+  };
+  for (const auto& header : headers) {
+    SCOPED_TRACE(header);
+    expect_error(parse(safetensors_image(header, 2)), ErrorKind::duplicate_name, 8);
+  }
+}
+
+TEST(SafetensorsScan, FindsDuplicatesAmongManyTensorsAndManyObjectKeys) {
+  // Past the small-object scan: the hash table, for tensor names and for an unknown object.
+  std::string tensors = "{";
+  for (int i = 0; i < 3000; ++i) {
+    tensors += fmt::format(R"("t{}":{{"dtype":"U8","shape":[0],"data_offsets":[0,0]}},)", i);
+  }
+  const std::string last = R"({"dtype":"U8","shape":[0],"data_offsets":[0,0]}})";
+  auto table = parse(safetensors_image(tensors + R"("t3000":)" + last, 0));
+  ASSERT_TRUE(table) << table.error().to_string();
+  EXPECT_EQ(table->tensors.size(), 3001U);
+  // "t\u0031" decodes to "t1".
+  expect_error(parse(safetensors_image(tensors + R"("t\u0031":)" + last, 0)), ErrorKind::duplicate_name, 8);
+
+  std::string object = "{";
+  for (int i = 0; i < 100; ++i) object += fmt::format(R"("k{}":{},)", i, i);
+  expect_error(parse(safetensors_image(one_byte_tensor(R"("w")", ",\"x\":" + object + R"("k99":0})"), 1)),
+               ErrorKind::duplicate_name, 8);
+}
+
+TEST(SafetensorsScan, AcceptsNestingUpTo128AndRejectsDeeperAtTheBracket) {
+  // The top-level object is level 1, the entry 2, so "x" may hold 126 levels of arrays.
+  auto header_with = [](int levels) {
+    return one_byte_tensor(R"("w")", ",\"x\":" + std::string(levels, '[') + std::string(levels, ']'));
+  };
+  auto table = parse(safetensors_image(header_with(126), 1));
+  ASSERT_TRUE(table) << table.error().to_string();
+  const std::string deep = header_with(127);
+  expect_error(parse(safetensors_image(deep, 1)), ErrorKind::malformed_header,
+               8 + deep.find('[', deep.find("\"x\"")) + 126);
+  // A hostile depth fails the same way, without recursing through it.
+  const std::string hostile = "{\"__metadata__\":" + std::string(100'000, '[');
+  expect_error(parse(safetensors_image(hostile, 0)), ErrorKind::malformed_header, 8 + 16 + 127);
 }
 
 TEST(SafetensorsParse, ModelReportsParserErrorsWithThePath) {
