@@ -36,6 +36,7 @@ class DomBuilder {
     f.pending_is_duplicate = seen_before(f, k);
     if (f.pending_is_duplicate && reject_duplicates_) {
       duplicate_key_ = k;
+      found_duplicate_ = true;
       return false;
     }
     f.pending_key = std::move(k);
@@ -56,6 +57,7 @@ class DomBuilder {
 
   Json result;
   std::string duplicate_key_;
+  bool found_duplicate_ = false;  // the key itself may be "", so it cannot be the flag
   std::size_t error_position_ = 0;
   std::string error_text_;
 
@@ -127,7 +129,7 @@ Result<nlohmann::ordered_json> parse_json(std::string_view text, std::uint64_t b
   const bool ok = Json::sax_parse(text.begin(), text.end(), &builder, nlohmann::detail::input_format_t::json,
                                   /*strict=*/true);
   if (ok) return std::move(builder.result);
-  if (!builder.duplicate_key_.empty()) {
+  if (builder.found_duplicate_) {
     return make_error(ErrorKind::duplicate_name,
                       fmt::format("key \"{}\" appears twice in the JSON header", builder.duplicate_key_),
                       base_offset);

@@ -18,6 +18,12 @@ TEST(Json, DuplicateKeyIsDuplicateName) {
   EXPECT_NE(j.error().message.find("\"w\""), std::string::npos);
 }
 
+TEST(Json, RepeatedEmptyKeyIsDuplicateName) {
+  auto j = parse_json(R"({"": 1, "": 2})", 0);
+  ASSERT_FALSE(j);
+  EXPECT_EQ(j.error().kind, ErrorKind::duplicate_name);
+}
+
 TEST(Json, DuplicateKeyCanBeLastWins) {
   auto j = parse_json(R"({"w": 1, "x": 0, "w": 2})", 0, JsonParseOptions{.reject_duplicate_keys = false});
   ASSERT_TRUE(j) << j.error().to_string();
