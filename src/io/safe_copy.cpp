@@ -42,7 +42,7 @@ void on_sigbus(int signo, siginfo_t* info, void* context) {
     return;
   }
   // Default action: restore it and return; the faulting instruction runs again and kills us.
-  ::signal(SIGBUS, SIG_DFL);
+  (void)::signal(SIGBUS, SIG_DFL);
 }
 
 // The one process-wide piece of state: a SIGBUS handler, installed once and chaining to whatever
