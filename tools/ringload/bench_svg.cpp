@@ -511,6 +511,8 @@ double draw_header(Svg& svg, const BenchDoc& d) {
   if (d.tensor_bytes) add(file_bits, format_bytes_short(*d.tensor_bytes) + " of tensor data");
   const std::string name = d.path.empty() ? std::string("(no file)") : basename_of(d.path);
   const std::string title = fit_middle("ringload bench — " + name, max_px * 0.55, 19);
+  // Bold glyphs run about 10% wider than the estimate.
+  file_bits = fit_middle(file_bits, max_px - text_width_px(title, 19) * 1.1 - 14, 14);
   // dx, not spaces: renderers drop whitespace at the start of a tspan.
   svg.text_markup(
       kMargin, 28,
