@@ -123,6 +123,10 @@ struct CudaSinkOptions {
 [[nodiscard]] Result<std::unique_ptr<Sink>> make_cuda_sink(const CudaSinkOptions& options = {});
 // Copies a device destination back to host memory (for round-trip checks); no_device elsewhere.
 [[nodiscard]] Result<std::vector<std::byte>> copy_to_host(const Sink& sink, std::uint32_t index);
+// Pinned host-to-device copy bandwidth of `device` (GB/s, 1e9 bytes), best of `repeats` copies
+// of `bytes` from cudaHostAlloc'ed memory: the GPU benchmark's PCIe ceiling. no_device elsewhere.
+[[nodiscard]] Result<double> measure_pinned_h2d_gb_per_s(int device = 0, std::uint64_t bytes = 256ULL << 20,
+                                                         int repeats = 5);
 // True when this build has the CUDA sink compiled in.
 [[nodiscard]] bool cuda_sink_compiled() noexcept;
 

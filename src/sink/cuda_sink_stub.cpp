@@ -37,6 +37,10 @@ Result<std::vector<std::byte>> copy_to_host(const Sink& sink, std::uint32_t inde
   return std::vector<std::byte>(begin, begin + destination.size);
 }
 
+Result<double> measure_pinned_h2d_gb_per_s(int, std::uint64_t, int) {
+  return make_error(ErrorKind::no_device, kNoCudaBuild);
+}
+
 bool cuda_sink_compiled() noexcept { return false; }
 
 }  // namespace ringload

@@ -159,6 +159,22 @@ class FakeSink final : public Sink {
 
 TEST(CudaSink, CompiledWhenToolkitFound) { EXPECT_EQ(cuda_sink_compiled(), RINGLOAD_HAVE_CUDA == 1); }
 
+TEST(CudaSink, PinnedH2dCeilingWithoutDeviceIsNoDevice) {
+  const DeviceProbe probe = probe_devices();
+  if (probe.count > 0) GTEST_SKIP() << probe.count << " CUDA device(s) present";
+  auto gbps = measure_pinned_h2d_gb_per_s();
+  ASSERT_FALSE(gbps);
+  EXPECT_EQ(gbps.error().kind, ErrorKind::no_device);
+}
+
+TEST(CudaSink, PinnedH2dCeilingIsPositiveOnADevice) {
+  const DeviceProbe probe = probe_devices();
+  if (probe.count == 0) GTEST_SKIP() << "no CUDA device: " << probe.reason;
+  auto gbps = measure_pinned_h2d_gb_per_s(0, 64ULL << 20, 3);
+  ASSERT_TRUE(gbps) << gbps.error().to_string();
+  EXPECT_GT(*gbps, 1.0) << "pinned H2D below 1 GB/s is no PCIe link";
+}
+
 TEST(CudaSink, CreateWithoutDeviceIsNoDevice) {
   const DeviceProbe probe = probe_devices();
   if (probe.count > 0) GTEST_SKIP() << probe.count << " CUDA device(s) present";
