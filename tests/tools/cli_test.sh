@@ -105,5 +105,61 @@ check "load of a bad file exits 2" bash -c "'$ringload' load -q '$fixtures/malfo
 check "load --sink cuda without a GPU fails cleanly" bash -c "'$ringload' load -q --sink cuda '$work/g.safetensors' 2>'$work/cuda.err'; rc=\$?; [[ \$rc -eq 0 || \$rc -eq 1 ]] && { [[ \$rc -eq 0 ]] || grep -q no_device '$work/cuda.err'; }"
 check "gen rejects an unknown dtype with exit 2" bash -c "'$ringload' gen -q --format gguf --dtype Q9_9 '$work/x.gguf' 2>/dev/null; [[ \$? -eq 2 ]]"
 
+# ringload bench: a quick smoke of the whole command (every strategy once on a 64 MiB file) and its
+# JSON contract (bench/BENCH_JSON.md). --evict fadvise: evicting with drop_caches would empty the
+# page cache of everything else on a shared CI machine.
+bench_contract_ok() {  # JSON SVG: the document has the contract's keys, 7 results, a timeline
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert list(doc) == ["ringload_bench", "machine", "file", "sink", "repeat", "started_utc", "ceilings",
+                     "results", "timeline"], list(doc)
+assert doc["ringload_bench"] == 1 and doc["sink"] == "null" and doc["repeat"] == 1
+assert list(doc["machine"]) == ["cpu", "cores", "memory_bytes", "kernel", "filesystem", "device"]
+assert list(doc["file"]) == ["path", "format", "file_size", "tensor_bytes", "tensors"]
+assert doc["file"]["format"] == "safetensors" and doc["file"]["tensor_bytes"] > 60 << 20
+c = doc["ceilings"]
+assert list(c) == ["odirect_qd32_gb_per_s", "mmap_touch_gb_per_s", "disk_gb_per_s", "memcpy_gb_per_s",
+                   "pinned_h2d_gb_per_s"], list(c)
+assert c["disk_gb_per_s"] == max(c["odirect_qd32_gb_per_s"], c["mmap_touch_gb_per_s"]) > 0
+assert c["memcpy_gb_per_s"] > 0
+run_keys = ["wall_s", "gb_per_s", "time_to_first_tensor_s", "cpu_s_per_gb", "peak_rss", "anon_rss_after",
+            "file_resident_pages_after", "file_total_pages", "zram_orig_delta"]
+results = doc["results"]
+assert [r["strategy"] for r in results] == ["read", "mmap", "mmap-pipelined", "uring", "uring-direct",
+                                            "uring-dontcache", "auto"], [r["strategy"] for r in results]
+for r in results:
+    assert list(r) == ["strategy", "ran_as", "cache", "runs", "median", "min", "max", "fraction_of_ceiling",
+                       "x_read", "x_mmap"], list(r)
+    assert r["cache"] == "cold" and len(r["runs"]) == 1 and r["ran_as"]
+    for run in r["runs"] + [r["median"], r["min"], r["max"]]:
+        assert list(run) == run_keys, list(run)
+        assert all(isinstance(v, (int, float)) for v in run.values())
+    assert r["median"]["gb_per_s"] > 0 and r["min"]["wall_s"] <= r["median"]["wall_s"] <= r["max"]["wall_s"]
+    assert r["fraction_of_ceiling"] > 0 and r["x_read"] > 0 and r["x_mmap"] > 0
+assert results[0]["x_read"] == 1.0 and results[1]["x_mmap"] == 1.0
+t = doc["timeline"]
+assert list(t) == ["strategy", "cache", "spans"] and t["cache"] == "cold" and t["spans"]
+for s in t["spans"]:
+    assert list(s) == ["stage", "start_s", "end_s", "bytes", "slot"] and s["stage"] in ("read", "copy", "release")
+    assert 0 <= s["start_s"] <= s["end_s"]
+assert open(sys.argv[2]).read().startswith("<svg")
+PY
+}
+check "bench smoke: 7 strategies, JSON contract, SVG, temp file removed" bash -c "
+  '$ringload' bench -q --gen 64MiB --format safetensors --repeat 1 --evict fadvise \
+    --out-dir '$work/benchdir' --json '$work/bench.json' --svg '$work/bench.svg' >'$work/bench.txt' &&
+  [[ ! -e '$work/benchdir' ]] && grep -q 'uring-direct' '$work/bench.txt'"
+check "bench JSON follows bench/BENCH_JSON.md" bench_contract_ok "$work/bench.json" "$work/bench.svg"
+check "bench --cache both, chosen strategies, --json -" bash -c "
+  '$ringload' bench -q --strategies mmap,read --cache both --repeat 2 --evict fadvise --json - \
+    '$work/g.safetensors' 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); r=d[\"results\"]
+assert [(x[\"strategy\"], x[\"cache\"]) for x in r] == [(\"mmap\",\"cold\"),(\"mmap\",\"warm\"),(\"read\",\"cold\"),(\"read\",\"warm\")]
+assert all(len(x[\"runs\"]) == 2 for x in r) and r[0][\"x_read\"] > 0'"
+check "bench --help teaches" bash -c "'$ringload' bench --help | grep -q 'ringload bench --gen'"
+check "bench with FILE and --gen exits 2" bash -c "'$ringload' bench --gen 1MiB --format gguf '$work/g.safetensors' 2>/dev/null; [[ \$? -eq 2 ]]"
+check "bench with an unknown strategy exits 2" bash -c "'$ringload' bench --strategies read,fast '$work/g.safetensors' 2>/dev/null; [[ \$? -eq 2 ]]"
+check "bench of a bad file exits 2" bash -c "'$ringload' bench -q '$work/text.bin' 2>/dev/null; [[ \$? -eq 2 ]]"
+
 echo "cli: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

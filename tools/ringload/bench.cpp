@@ -1,9 +1,812 @@
-// Placeholder: filled in on branch benchcmd.
+// `ringload bench`: every strategy side by side on one file, each run in a fresh child process
+// (`ringload load --json`), interleaved and repeated, against ceilings our own plain readers
+// measure in the same run; a table on the terminal, the bench/BENCH_JSON.md document, an SVG.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "base/json.hpp"
+#include "bench_ceiling.hpp"
+#include "bench_stats.hpp"
+#include "bench_svg.hpp"
 #include "commands.hpp"
+#include "gen/gen.hpp"
+#include "io/file.hpp"
+#include "io/mapping.hpp"
+#include "progress.hpp"
+#include "ringload/memstat.hpp"
+#include "ringload/pipeline.hpp"
+#include "units.hpp"
+
+extern char** environ;  // NOLINT(readability-redundant-declaration): posix_spawn's envp
 
 namespace ringload::cli {
-std::function<int()> add_bench(CLI::App& app) {
-  app.add_subcommand("bench", "Benchmark every strategy side by side (not written yet)");
-  return [] { return kExitFailure; };
+namespace {
+
+namespace fs = std::filesystem;
+using bench::Json;
+using bench::RunFigures;
+
+constexpr int kExitInterrupted = 130;  // the shell's 128 + SIGINT
+
+// Holds SIGINT/SIGTERM/SIGHUP while the bench runs and hands them over through a signalfd, so an
+// interrupted bench still stops its child and removes its multi-GiB temporary file. Without a
+// signalfd it degrades to the default (die at once): still correct, only untidy.
+class SignalGuard {
+ public:
+  SignalGuard() {
+    sigemptyset(&held_);
+    for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&held_, s);
+    if (::pthread_sigmask(SIG_BLOCK, &held_, &previous_) != 0) return;
+    blocked_ = true;
+    fd_ = ::signalfd(-1, &held_, SFD_CLOEXEC | SFD_NONBLOCK);
+  }
+  SignalGuard(const SignalGuard&) = delete;
+  SignalGuard& operator=(const SignalGuard&) = delete;
+  ~SignalGuard() {
+    if (fd_ >= 0) ::close(fd_);
+    if (blocked_) ::pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+  }
+
+  [[nodiscard]] int fd() const noexcept { return fd_; }
+  // True once a held signal arrived (it is consumed: the bench exits by itself, tidily).
+  bool fired() {
+    signalfd_siginfo info{};
+    while (fd_ >= 0 && ::read(fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) fired_ = true;
+    return fired_;
+  }
+
+ private:
+  sigset_t held_{};
+  sigset_t previous_{};
+  int fd_ = -1;
+  bool blocked_ = false;
+  bool fired_ = false;
+};
+
+// Removes a file we created when it goes out of scope (unless asked to keep it).
+class TempFile {
+ public:
+  TempFile() = default;
+  TempFile(fs::path path, bool keep) : path_(std::move(path)), keep_(keep) {}
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  ~TempFile() {
+    std::error_code ec;
+    if (!path_.empty() && !keep_) fs::remove(path_, ec);
+  }
+
+ private:
+  fs::path path_;
+  bool keep_ = false;
+};
+
+struct ChildOutput {
+  int exit_code = -1;  // 128 + signal when killed
+  std::string out;
+  std::string err;
+};
+
+std::string last_line(const std::string& text) {
+  std::istringstream lines(text);
+  std::string last;
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty()) last = line;
+  }
+  return last;
 }
+
+// Drains fd into `into`; false once it reaches EOF or fails.
+bool drain(int fd, std::string& into) {
+  char buffer[16384];
+  for (;;) {
+    const ssize_t got = ::read(fd, buffer, sizeof buffer);
+    if (got > 0) {
+      into.append(buffer, static_cast<std::size_t>(got));
+      continue;
+    }
+    if (got < 0 && errno == EINTR) continue;
+    return got < 0 && errno == EAGAIN;
+  }
+}
+
+Result<std::pair<UniqueFd, UniqueFd>> make_pipe() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return sys_error(errno, "pipe2 failed", {});
+  return std::pair<UniqueFd, UniqueFd>{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+// Runs `exe args...` with stdout and stderr captured, calling `tick(seconds)` about 10 times a
+// second while it runs. A held signal terminates the child and returns `cancelled`.
+Result<ChildOutput> run_child(const std::string& exe, const std::vector<std::string>& args,
+                              SignalGuard& signals, const std::function<void(double)>& tick) {
+  auto [out_read, out_write] = RINGLOAD_TRY(make_pipe());
+  auto [err_read, err_write] = RINGLOAD_TRY(make_pipe());
+  // The child's ends must block: the child does not expect O_NONBLOCK on its stdout.
+  (void)::fcntl(out_write.get(), F_SETFL, 0);
+  (void)::fcntl(err_write.get(), F_SETFL, 0);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out_write.get(), STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, err_write.get(), STDERR_FILENO);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) sigaddset(&defaults, s);
+  posix_spawnattr_setsigmask(&attr, &none);  // our held signals must reach the child as usual
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+  std::vector<std::string> argv_storage;
+  argv_storage.push_back(exe);
+  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  pid_t pid = 0;
+  const int rc = ::posix_spawn(&pid, exe.c_str(), &actions, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return sys_error(rc, "cannot start the child process", exe);
+  out_write = UniqueFd();
+  err_write = UniqueFd();
+
+  ChildOutput result;
+  bool interrupted = false;
+  const auto start = std::chrono::steady_clock::now();
+  pollfd fds[3] = {{out_read.get(), POLLIN, 0}, {err_read.get(), POLLIN, 0}, {signals.fd(), POLLIN, 0}};
+  while (fds[0].fd >= 0 || fds[1].fd >= 0) {
+    const int ready = ::poll(fds, 3, 100);
+    if (ready < 0 && errno != EINTR) break;
+    if (fds[0].fd >= 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) && !drain(fds[0].fd, result.out)) {
+      fds[0].fd = -1;
+    }
+    if (fds[1].fd >= 0 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) && !drain(fds[1].fd, result.err)) {
+      fds[1].fd = -1;
+    }
+    if (!interrupted && fds[2].fd >= 0 && (fds[2].revents & POLLIN) && signals.fired()) {
+      interrupted = true;
+      ::kill(pid, SIGTERM);
+      fds[2].fd = -1;
+    }
+    if (tick) tick(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (interrupted) return make_error(ErrorKind::cancelled, "interrupted");
+  return result;
+}
+
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  ::gmtime_r(&now, &tm);
+  char text[32];
+  return std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm) > 0 ? text : "";
+}
+
+struct Options {
+  std::string file;
+  std::string gen_size;
+  std::string format;
+  std::vector<std::string> strategies;
+  std::string cache = "cold";
+  std::uint32_t repeat = 5;
+  std::string sink = "null";
+  std::string json;
+  std::string svg;
+  std::string out_dir = ".ringload-bench";
+  std::string evict = "auto";
+  bool keep = false;
+  bool quiet = false;
+};
+
+struct FileInfo {
+  std::string format;
+  std::uint64_t file_size = 0;
+  std::uint64_t tensor_bytes = 0;
+  std::uint64_t tensors = 0;
+};
+
+// One (strategy, cache) pair: its runs, or why it could not run.
+struct Cell {
+  std::string strategy;
+  std::string cache;
+  std::vector<RunFigures> runs;
+  std::vector<std::string> ran_as;  // distinct, in order seen
+  std::string failure;              // the child's error; no more runs after it
+  std::uint32_t not_evicted = 0;    // cold runs that started with pages still cached
+  std::uint32_t not_resident = 0;   // warm runs that started with pages missing
+};
+
+// What one bench invocation measures and accumulates; run() drives it.
+class Bench {
+ public:
+  Bench(const Options& options, fs::path file, FileInfo info, SignalGuard& signals)
+      : opts_(options), file_(std::move(file)), info_(std::move(info)), signals_(signals) {}
+
+  // kExitOk, kExitFailure (a strategy failed, or an I/O error), kExitInterrupted.
+  int run() {
+    std::error_code exe_error;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", exe_error);
+    if (exe_error) return fail(fmt::format("cannot find this executable: {}", exe_error.message()));
+    exe_ = exe.string();
+    started_utc_ = utc_now();
+    load_before_ = bench::load_average();
+    machine_ = bench::describe_machine(file_);
+    if (!measure_memory_ceilings()) return status_;
+    for (const std::string& s : opts_.strategies) {
+      for (const std::string& c : caches()) cells_.push_back(Cell{s, c, {}, {}, {}, 0, 0});
+    }
+    ProgressBar bar("bench", total_work_bytes(), !opts_.quiet);
+    bar_ = &bar;
+    for (std::uint32_t rep = 1; rep <= opts_.repeat; ++rep) {
+      if (!measure_disk_ceilings(rep)) return status_;
+      for (Cell& cell : cells_) {
+        if (!run_cell(cell, rep)) return status_;
+      }
+    }
+    if (!record_timeline()) return status_;
+    bar.finish();
+    bar_ = nullptr;
+    return finish();
+  }
+
+ private:
+  [[nodiscard]] std::vector<std::string> caches() const {
+    if (opts_.cache == "both") return {"cold", "warm"};
+    return {opts_.cache};
+  }
+
+  [[nodiscard]] std::uint64_t total_work_bytes() const {
+    std::uint64_t units = 2;  // O_DIRECT and mmap-touch ceilings per repeat
+    for (const Cell& c : cells_) units += c.cache == "warm" ? 2 : 1;  // warm: pre-read + run
+    return (units * opts_.repeat + 2) * info_.file_size;              // + the timeline run
+  }
+
+  void advance(std::uint64_t bytes) { show(done_bytes_ += bytes); }
+  void show(std::uint64_t bytes) const {
+    if (bar_ != nullptr) bar_->update(std::min(bytes, total_work_bytes()));
+  }
+  // A line per step where no bar is drawn (logs, CI), so a slow bench still shows life.
+  void log_step(const std::string& line) const {
+    if (!opts_.quiet && ::isatty(STDERR_FILENO) != 1) fmt::print(stderr, "{}\n", line);
+  }
+
+  int fail(const std::string& message) {
+    if (bar_ != nullptr) bar_->finish();
+    fmt::print(stderr, "ringload bench: {}\n", message);
+    return status_ = kExitFailure;
+  }
+  bool fail_error(const Error& e) {
+    if (e.kind == ErrorKind::cancelled || signals_.fired()) {
+      if (bar_ != nullptr) bar_->finish();
+      fmt::print(stderr, "ringload bench: interrupted; temporary files removed\n");
+      status_ = kExitInterrupted;
+      return false;
+    }
+    fail(e.to_string());
+    return false;
+  }
+  // False (status_ set) once the user interrupted: checked between steps.
+  bool still_running() { return signals_.fired() ? fail_error(make_error(ErrorKind::cancelled, "")) : true; }
+
+  bool measure_memory_ceilings() {
+    auto memcpy_rate = bench::memcpy_gb_per_s();
+    if (!memcpy_rate) return fail_error(memcpy_rate.error());
+    memcpy_gb_per_s_ = *memcpy_rate;
+    if (opts_.sink == "cuda") pinned_h2d_gb_per_s_ = bench::pinned_h2d_gb_per_s();
+    return true;
+  }
+
+  bool evict(std::string_view why) {
+    const auto method = opts_.evict == "drop-caches" ? bench::EvictMethod::drop_caches
+                        : opts_.evict == "fadvise"   ? bench::EvictMethod::fadvise
+                                                     : bench::EvictMethod::automatic;
+    auto e = bench::evict_file(file_, method);
+    if (!e) return fail_error(e.error());
+    if (eviction_method_.empty()) {
+      eviction_method_ = e->method;
+      if (!e->why_fadvise.empty()) eviction_fallback_ = e->why_fadvise;
+    }
+    last_residual_pages_ = e->resident_pages;
+    // A cold run's residue is counted in its cell (one note per cell); a ceiling's is noted here.
+    if (e->resident_pages > 0 && why.find("cold run") == std::string_view::npos) {
+      notes_.push_back(fmt::format("{}: {} of {} pages still cached after eviction (mapped elsewhere?)", why,
+                                   e->resident_pages, e->total_pages));
+    }
+    return true;
+  }
+
+  bool measure_disk_ceilings(std::uint32_t rep) {
+    if (!still_running() || !evict("O_DIRECT ceiling")) return false;
+    const std::uint64_t base = done_bytes_;
+    auto odirect = bench::odirect_qd32_gb_per_s(file_, [&](std::uint64_t b) { show(base + b); });
+    if (!odirect) return fail_error(odirect.error());
+    if (odirect->has_value()) odirect_runs_.push_back(**odirect);
+    advance(info_.file_size);
+    if (!still_running() || !evict("mmap ceiling")) return false;
+    const std::uint64_t base2 = done_bytes_;
+    auto touch = bench::mmap_touch_gb_per_s(file_, [&](std::uint64_t b) { show(base2 + b); });
+    if (!touch) return fail_error(touch.error());
+    mmap_runs_.push_back(*touch);
+    advance(info_.file_size);
+    log_step(fmt::format("[{}/{}] ceilings: O_DIRECT QD32 {}, mmap touch {:.2f} GB/s", rep, opts_.repeat,
+                         odirect->has_value() ? fmt::format("{:.2f} GB/s", **odirect) : "unsupported",
+                         *touch));
+    return true;
+  }
+
+  // Brings the file into the cell's cache state; false on error or interrupt.
+  bool prepare_cache(Cell& cell) {
+    if (!still_running()) return false;
+    if (cell.cache == "cold") {
+      if (!evict(cell.strategy + " cold run")) return false;
+      if (last_residual_pages_ > 0) ++cell.not_evicted;
+      return true;
+    }
+    const std::uint64_t base = done_bytes_;
+    auto resident = bench::preread_file(file_, [&](std::uint64_t b) { show(base + b); });
+    if (!resident) return fail_error(resident.error());
+    if (*resident * page_size() < info_.file_size) ++cell.not_resident;
+    advance(info_.file_size);
+    return true;
+  }
+
+  [[nodiscard]] std::vector<std::string> child_args(const Cell& cell, const std::string& trace) const {
+    std::vector<std::string> args{"load", "-q", "--json", "--strategy", cell.strategy, "--sink", opts_.sink};
+    if (!trace.empty()) {
+      args.emplace_back("--trace");
+      args.push_back(trace);
+    }
+    args.push_back(file_.string());
+    return args;
+  }
+
+  // One child run of the cell; nullopt when the child failed (recorded in the cell) or on a
+  // bench error (status_ set).
+  std::optional<bench::ChildReport> run_once(Cell& cell, const std::string& trace) {
+    // Expected progress while the child runs: its last throughput, else the disk's.
+    const double expect_gb_per_s = !cell.runs.empty()    ? cell.runs.back().gb_per_s
+                                   : !mmap_runs_.empty() ? std::max(mmap_runs_.back(), 0.1)
+                                                         : 1.0;
+    const std::uint64_t base = done_bytes_;
+    const auto tick = [&](double seconds) {
+      const double guess =
+          std::min(0.95 * static_cast<double>(info_.file_size), seconds * expect_gb_per_s * 1e9);
+      show(base + static_cast<std::uint64_t>(guess));
+    };
+    const auto zram_before = zram_stat();
+    auto child = run_child(exe_, child_args(cell, trace), signals_, tick);
+    const auto zram_after = zram_stat();
+    if (!child) {
+      fail_error(child.error());
+      return std::nullopt;
+    }
+    advance(info_.file_size);
+    if (child->exit_code != 0) {
+      cell.failure = fmt::format("exit {}: {}", child->exit_code, last_line(child->err));
+      return std::nullopt;
+    }
+    auto report = bench::parse_load_report(child->out);
+    if (!report) {
+      cell.failure = "unreadable report: " + report.error().to_string();
+      return std::nullopt;
+    }
+    if (zram_before && zram_after && zram_before->initialised && zram_after->initialised) {
+      report->figures.zram_orig_delta = static_cast<double>(zram_after->orig_data_bytes) -
+                                        static_cast<double>(zram_before->orig_data_bytes);
+      zram_live_ = true;
+    }
+    for (const std::string& w : report->warnings) {
+      std::string note = cell.strategy + ": " + w;
+      if (std::find(notes_.begin(), notes_.end(), note) == notes_.end()) notes_.push_back(std::move(note));
+    }
+    return std::move(report).value();
+  }
+
+  bool run_cell(Cell& cell, std::uint32_t rep) {
+    if (!cell.failure.empty()) {  // failed before: skip, but keep the bar honest
+      advance(cell.cache == "warm" ? 2 * info_.file_size : info_.file_size);
+      return true;
+    }
+    if (!prepare_cache(cell)) return false;
+    auto report = run_once(cell, {});
+    if (status_ != kExitOk) return false;
+    if (!report) {
+      log_step(fmt::format("[{}/{}] {} {}: failed ({})", rep, opts_.repeat, cell.strategy, cell.cache,
+                           cell.failure));
+      return true;
+    }
+    cell.runs.push_back(report->figures);
+    if (std::find(cell.ran_as.begin(), cell.ran_as.end(), report->ran_as) == cell.ran_as.end()) {
+      cell.ran_as.push_back(report->ran_as);
+    }
+    log_step(fmt::format("[{}/{}] {} {}: {:.2f} GB/s in {}", rep, opts_.repeat, cell.strategy, cell.cache,
+                         report->figures.gb_per_s, format_seconds(report->figures.wall_s)));
+    return true;
+  }
+
+  // The cell whose timeline is drawn: the fastest cold one (the fastest warm one without cold).
+  // The read and mmap baselines have no pipeline stages and record no spans: they are drawn only
+  // when nothing else ran.
+  [[nodiscard]] const Cell* best_cell() const {
+    const Cell* best = nullptr;
+    double best_rate = -1;
+    for (const auto& [want_cold, want_pipelined] :
+         {std::pair{true, true}, std::pair{false, true}, std::pair{true, false}, std::pair{false, false}}) {
+      for (const Cell& c : cells_) {
+        const bool pipelined = c.strategy != "read" && c.strategy != "mmap";
+        if (c.runs.empty() || (c.cache == "cold") != want_cold || pipelined != want_pipelined) continue;
+        const double rate = bench::summarize(c.runs).median.gb_per_s;
+        if (rate > best_rate) {
+          best = &c;
+          best_rate = rate;
+        }
+      }
+      if (best != nullptr) return best;
+    }
+    return nullptr;
+  }
+
+  // One extra run of the best cell with --trace; its spans become the document's timeline.
+  bool record_timeline() {
+    const Cell* best = best_cell();
+    if (best == nullptr) return true;
+    Cell probe = *best;  // failures and counters of this extra run stay out of the results
+    timeline_ = Json{{"strategy", best->strategy}, {"cache", best->cache}, {"spans", Json::array()}};
+    const fs::path trace =
+        fs::temp_directory_path() / fmt::format("ringload-bench-{}.trace.json", ::getpid());
+    const TempFile trace_guard(trace, false);
+    if (!prepare_cache(probe)) return false;
+    const auto report = run_once(probe, trace.string());
+    if (status_ != kExitOk) return false;
+    if (!report) {
+      notes_.push_back("timeline run failed: " + probe.failure);
+      return true;
+    }
+    std::ifstream in(trace);
+    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    auto spans = bench::parse_trace_spans(text);
+    if (!spans) {
+      notes_.push_back("timeline trace unreadable: " + spans.error().to_string());
+      return true;
+    }
+    timeline_["spans"] = bench::spans_json(*spans);
+    return true;
+  }
+
+  // A ceiling is what the device can do: interference (other processes, a previous run's
+  // leftovers) only ever lowers a run, so the best run is the estimate, not the median.
+  static double best_of(const std::vector<double>& runs) {
+    return runs.empty() ? 0.0 : *std::max_element(runs.begin(), runs.end());
+  }
+  static std::string range_text(const std::vector<double>& runs) {
+    if (runs.empty()) return "-";
+    return fmt::format("{:.2f}-{:.2f} GB/s", *std::min_element(runs.begin(), runs.end()), best_of(runs));
+  }
+  [[nodiscard]] double disk_gb_per_s() const { return std::max(best_of(odirect_runs_), best_of(mmap_runs_)); }
+  // What a cell's throughput is a fraction of. A GPU sink cannot beat pinned host-to-device copies.
+  [[nodiscard]] double ceiling_for(const std::string& cache) const {
+    if (cache == "cold") {
+      return pinned_h2d_gb_per_s_ ? std::min(disk_gb_per_s(), *pinned_h2d_gb_per_s_) : disk_gb_per_s();
+    }
+    return pinned_h2d_gb_per_s_ ? *pinned_h2d_gb_per_s_ : memcpy_gb_per_s_;
+  }
+
+  [[nodiscard]] const Cell* find_cell(const std::string& strategy, const std::string& cache) const {
+    for (const Cell& c : cells_) {
+      if (c.strategy == strategy && c.cache == cache && !c.runs.empty()) return &c;
+    }
+    return nullptr;
+  }
+
+  [[nodiscard]] Json result_json(const Cell& cell) const {
+    const bench::Summary s = bench::summarize(cell.runs);
+    Json runs = Json::array();
+    for (const RunFigures& r : cell.runs) runs.push_back(bench::run_json(r));
+    std::string ran_as;
+    for (const std::string& a : cell.ran_as) ran_as += (ran_as.empty() ? "" : "/") + a;
+    const double ceiling = ceiling_for(cell.cache);
+    Json j{{"strategy", cell.strategy},
+           {"ran_as", ran_as},
+           {"cache", cell.cache},
+           {"runs", std::move(runs)},
+           {"median", bench::run_json(s.median)},
+           {"min", bench::run_json(s.min)},
+           {"max", bench::run_json(s.max)},
+           {"fraction_of_ceiling", ceiling > 0 ? s.median.gb_per_s / ceiling : 0.0}};
+    for (const auto& [key, baseline] : {std::pair{"x_read", "read"}, std::pair{"x_mmap", "mmap"}}) {
+      const Cell* base = find_cell(baseline, cell.cache);
+      const double base_wall = base ? bench::summarize(base->runs).median.wall_s : 0;
+      j[key] = base != nullptr && s.median.wall_s > 0 ? Json(base_wall / s.median.wall_s) : Json(nullptr);
+    }
+    return j;
+  }
+
+  [[nodiscard]] Json document() const {
+    Json results = Json::array();
+    for (const Cell& c : cells_) {
+      if (!c.runs.empty()) results.push_back(result_json(c));
+    }
+    return Json{
+        {"ringload_bench", 1},
+        {"machine", bench::machine_json(machine_)},
+        {"file", Json{{"path", file_.string()},
+                      {"format", info_.format},
+                      {"file_size", info_.file_size},
+                      {"tensor_bytes", info_.tensor_bytes},
+                      {"tensors", info_.tensors}}},
+        {"sink", opts_.sink},
+        {"repeat", opts_.repeat},
+        {"started_utc", started_utc_},
+        {"ceilings",
+         Json{{"odirect_qd32_gb_per_s", best_of(odirect_runs_)},
+              {"mmap_touch_gb_per_s", best_of(mmap_runs_)},
+              {"disk_gb_per_s", disk_gb_per_s()},
+              {"memcpy_gb_per_s", memcpy_gb_per_s_},
+              {"pinned_h2d_gb_per_s", pinned_h2d_gb_per_s_ ? Json(*pinned_h2d_gb_per_s_) : Json(nullptr)}}},
+        {"results", std::move(results)},
+        {"timeline",
+         timeline_.is_null() ? Json{{"strategy", ""}, {"cache", ""}, {"spans", Json::array()}} : timeline_},
+    };
+  }
+
+  [[nodiscard]] std::vector<std::string> final_notes() const {
+    std::vector<std::string> notes;
+    if (eviction_method_ == "drop_caches") {
+      notes.emplace_back("cold runs: page cache dropped (drop_caches, then POSIX_FADV_DONTNEED) before each");
+    } else if (!eviction_method_.empty()) {
+      notes.push_back("cold runs: file evicted with POSIX_FADV_DONTNEED before each" +
+                      (eviction_fallback_.empty()
+                           ? std::string()
+                           : " (drop_caches not writable: " + eviction_fallback_ + ")"));
+    }
+    notes.push_back(fmt::format("ceilings: best of {} runs each; O_DIRECT {}, mmap touch {}",
+                                mmap_runs_.size(), range_text(odirect_runs_), range_text(mmap_runs_)));
+    if (odirect_runs_.empty()) notes.emplace_back("O_DIRECT is not supported on this file system");
+    for (const Cell& c : cells_) {
+      if (c.not_evicted > 0) {
+        notes.push_back(
+            fmt::format("{} cold: {} run(s) started with file pages still cached: not really cold",
+                        c.strategy, c.not_evicted));
+      }
+      if (c.not_resident > 0) {
+        notes.push_back(
+            fmt::format("{} warm: {} run(s) started without the whole file cached (memory pressure?)",
+                        c.strategy, c.not_resident));
+      }
+      if (!c.failure.empty())
+        notes.push_back(fmt::format("{} {} FAILED: {}", c.strategy, c.cache, c.failure));
+    }
+    if (!zram_live_)
+      notes.emplace_back("zram: not live here (no initialised /sys/block/zram0): no zram column");
+    if (opts_.sink == "cuda" && !pinned_h2d_gb_per_s_)
+      notes.emplace_back("pinned H2D ceiling: no CUDA device");
+    notes.push_back(fmt::format("load average before: {}, after: {} ({} cores)", load_before_,
+                                bench::load_average(), machine_.cores));
+    notes.insert(notes.end(), notes_.begin(), notes_.end());
+    return notes;
+  }
+
+  int finish() {
+    const Json doc = document();
+    const std::string table = bench::format_table(doc, final_notes());
+    fmt::print(opts_.json == "-" ? stderr : stdout, "{}", table);
+    if (!opts_.json.empty()) {
+      const std::string text = dump_json(doc, 2) + "\n";
+      if (opts_.json == "-") {
+        fmt::print("{}", text);
+      } else if (!write_text(opts_.json, text)) {
+        return fail(fmt::format("cannot write the JSON to {}", opts_.json));
+      }
+    }
+    if (!opts_.svg.empty() && !write_text(opts_.svg, render_bench_svg(doc))) {
+      return fail(fmt::format("cannot write the SVG to {}", opts_.svg));
+    }
+    const bool any_failed =
+        std::any_of(cells_.begin(), cells_.end(), [](const Cell& c) { return !c.failure.empty(); });
+    if (any_failed) {
+      fmt::print(stderr,
+                 "ringload bench: a strategy failed (see the notes); leave it out with --strategies\n");
+      return kExitFailure;
+    }
+    return kExitOk;
+  }
+
+  static bool write_text(const std::string& path, const std::string& text) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.close();
+    return static_cast<bool>(out);
+  }
+
+  const Options& opts_;
+  fs::path file_;
+  FileInfo info_;
+  SignalGuard& signals_;
+  std::string exe_;
+  std::string started_utc_;
+  std::string load_before_;
+  bench::MachineInfo machine_;
+  double memcpy_gb_per_s_ = 0;
+  std::optional<double> pinned_h2d_gb_per_s_;
+  std::vector<double> odirect_runs_;
+  std::vector<double> mmap_runs_;
+  std::vector<Cell> cells_;
+  Json timeline_;
+  std::vector<std::string> notes_;
+  std::string eviction_method_;
+  std::string eviction_fallback_;
+  std::uint64_t last_residual_pages_ = 0;
+  std::uint64_t done_bytes_ = 0;
+  ProgressBar* bar_ = nullptr;
+  bool zram_live_ = false;
+  int status_ = kExitOk;
+};
+
+int exit_code_for(const Error& e) {
+  return e.kind == ErrorKind::io || e.kind == ErrorKind::out_of_memory ? kExitFailure : kExitBadInput;
+}
+
+// The model's header figures. The Model is dropped at once: it maps the file, and a mapped header
+// page could not be evicted before a cold run.
+Result<FileInfo> describe_file(const fs::path& file) {
+  const Model model = RINGLOAD_TRY(Model::load(file));
+  FileInfo info;
+  info.format = std::string(to_string(model.format()));
+  info.file_size = model.file_size();
+  info.tensors = model.tensors().size();
+  for (const auto& t : model.tensors()) info.tensor_bytes += t.size;
+  return info;
+}
+
+// Checks the options that CLI11 cannot; returns an error message, empty when fine.
+std::string check_options(const Options& o) {
+  if (o.file.empty() == o.gen_size.empty()) return "give either FILE or --gen SIZE --format F (not both)";
+  if (!o.gen_size.empty() && o.format.empty()) return "--gen needs --format apr|safetensors|gguf";
+  if (o.gen_size.empty() && !o.format.empty()) return "--format applies to --gen only";
+  for (std::size_t i = 0; i < o.strategies.size(); ++i) {
+    if (std::find(o.strategies.begin(), o.strategies.begin() + static_cast<std::ptrdiff_t>(i),
+                  o.strategies[i]) != o.strategies.begin() + static_cast<std::ptrdiff_t>(i)) {
+      return fmt::format("--strategies names '{}' twice", o.strategies[i]);
+    }
+  }
+  if (o.json == "-" && o.svg == "-") return "--svg needs a file name";
+  return {};
+}
+
+int run_bench(const Options& opts) {
+  if (const std::string problem = check_options(opts); !problem.empty()) {
+    fmt::print(stderr, "ringload bench: {}\n", problem);
+    return kExitBadInput;
+  }
+  SignalGuard signals;
+  fs::path file = opts.file;
+  // Declared in this order so the file goes before its directory (removed only if we made it
+  // and it is empty).
+  std::optional<TempFile> made_dir;
+  std::optional<TempFile> generated;
+  if (!opts.gen_size.empty()) {
+    const auto size = parse_size(opts.gen_size);
+    if (!size || *size == 0) {
+      fmt::print(stderr, "ringload bench: --gen '{}' is not a size (try 64MiB, 2GiB)\n", opts.gen_size);
+      return kExitBadInput;
+    }
+    std::error_code ec;
+    if (fs::create_directories(opts.out_dir, ec)) made_dir.emplace(opts.out_dir, opts.keep);
+    if (ec) {
+      fmt::print(stderr, "ringload bench: cannot create {}: {}\n", opts.out_dir, ec.message());
+      return kExitFailure;
+    }
+    file = fs::path(opts.out_dir) / fmt::format("bench-{}.{}", ::getpid(), opts.format);
+    gen::GenOptions g;
+    g.format = opts.format == "apr"    ? Format::apr
+               : opts.format == "gguf" ? Format::gguf
+                                       : Format::safetensors;
+    g.target_bytes = *size;
+    ProgressBar bar("gen", g.target_bytes, !opts.quiet);
+    g.progress = [&bar](std::uint64_t done, std::uint64_t total) { bar.update(done, total); };
+    generated.emplace(file, opts.keep);
+    auto written = gen::generate(file, g);
+    bar.finish();
+    if (!written) {
+      fmt::print(stderr, "ringload bench: {}\n", written.error().to_string());
+      return written.error().kind == ErrorKind::invalid_argument ? kExitBadInput : kExitFailure;
+    }
+    if (signals.fired()) {
+      fmt::print(stderr, "ringload bench: interrupted; temporary files removed\n");
+      return kExitInterrupted;
+    }
+    if (opts.keep && !opts.quiet) fmt::print(stderr, "ringload bench: keeping {}\n", file.string());
+  }
+  auto info = describe_file(file);
+  if (!info) {
+    fmt::print(stderr, "ringload bench: {}\n", info.error().to_string());
+    return exit_code_for(info.error());
+  }
+  Bench bench(opts, file, *info, signals);
+  return bench.run();
+}
+
+}  // namespace
+
+std::function<int()> add_bench(CLI::App& app) {
+  auto opts = std::make_shared<Options>();
+  CLI::App* sub = app.add_subcommand(
+      "bench",
+      "Measure every loading strategy side by side on one file. Each run is a fresh child process\n"
+      "(`ringload load --json`), strategies interleaved, --repeat times; cold runs start with the\n"
+      "file evicted from the page cache (verified), warm runs with it read in once. In the same run\n"
+      "our own plain readers measure the ceilings, best of the repeats: the disk (the faster of an\n"
+      "O_DIRECT read at queue depth 32 and an mmap touch of one byte per page) and single-thread\n"
+      "memcpy. Per strategy: median wall time and GB/s with min-max, the fraction of the ceiling\n"
+      "(disk when cold, memcpy when warm; with --sink cuda also capped by pinned host-to-device\n"
+      "bandwidth), the ratio to the read and mmap baselines, time to first tensor, CPU-s/GB, peak\n"
+      "RSS, and the anonymous memory and page cache left behind. One extra, traced run of the\n"
+      "fastest strategy gives the read/copy/release timeline (--json, --svg).\n"
+      "Examples:\n"
+      "  ringload bench --gen 8GiB --format safetensors --repeat 5 --json out.json --svg out.svg\n"
+      "  ringload bench --strategies read,mmap,auto --cache both model.gguf");
+  sub->add_option("file", opts->file, "Model file to load (or --gen)");
+  sub->add_option("--gen", opts->gen_size,
+                  "Generate a SIZE file (64MiB, 2GiB, ...) in --out-dir to bench on");
+  sub->add_option("--format", opts->format, "With --gen: apr | safetensors | gguf")
+      ->check(CLI::IsMember({"apr", "safetensors", "gguf"}));
+  std::vector<std::string> names;
+  for (Strategy s : all_strategies()) names.emplace_back(to_string(s));
+  opts->strategies = names;
+  sub->add_option("--strategies", opts->strategies, "Comma-separated strategies, in run order (default: all)")
+      ->delimiter(',')
+      ->allow_extra_args(false)  // "--strategies a,b FILE": FILE is not a third strategy
+      ->check(CLI::IsMember(names));
+  sub->add_option("--cache", opts->cache, "cold | warm | both")
+      ->check(CLI::IsMember({"cold", "warm", "both"}))
+      ->capture_default_str();
+  sub->add_option("--repeat", opts->repeat, "Runs per strategy and cache")
+      ->check(CLI::Range(1U, 1000U))
+      ->capture_default_str();
+  sub->add_option("--sink", opts->sink, "null (read every byte, keep none) | host | cuda")
+      ->check(CLI::IsMember({"null", "host", "cuda"}))
+      ->capture_default_str();
+  sub->add_option("--json", opts->json, "Write the result document (bench/BENCH_JSON.md) to F ('-': stdout)");
+  sub->add_option("--svg", opts->svg, "Draw the result as an SVG into F");
+  sub->add_option("--out-dir", opts->out_dir, "Where --gen writes its temporary file")->capture_default_str();
+  sub->add_flag("--keep", opts->keep, "Keep the --gen file");
+  sub->add_option("--evict", opts->evict,
+                  "How cold runs evict the file: auto (drop_caches where permitted, else fadvise) | "
+                  "drop-caches | fadvise (this file only: kinder to a shared machine)")
+      ->check(CLI::IsMember({"auto", "drop-caches", "fadvise"}))
+      ->capture_default_str();
+  sub->add_flag("-q,--quiet", opts->quiet, "No progress bar or per-run lines");
+
+  return [opts]() { return run_bench(*opts); };
+}
+
 }  // namespace ringload::cli
