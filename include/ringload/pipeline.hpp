@@ -25,7 +25,8 @@ enum class Strategy : std::uint8_t {
   uring,            // buffered io_uring reads into registered slots, FADV_DONTNEED as it goes
   uring_direct,     // O_DIRECT io_uring reads (no page cache at all)
   uring_dontcache,  // buffered io_uring reads with RWF_DONTCACHE (Linux ≥ 6.14)
-  automatic,        // O_DIRECT where accepted, else DONTCACHE, else buffered + FADV_DONTNEED
+  automatic,        // a mostly cached file: mmap-pipelined; else O_DIRECT where accepted, else
+                    // buffered + FADV_DONTNEED (measured faster than DONTCACHE: bench/results)
 };
 
 [[nodiscard]] std::string_view to_string(Strategy strategy) noexcept;  // "mmap-pipelined", "auto", ...
