@@ -164,6 +164,7 @@ Result<ChildOutput> run_child(const std::string& exe, const std::vector<std::str
   argv_storage.push_back(exe);
   argv_storage.insert(argv_storage.end(), args.begin(), args.end());
   std::vector<char*> argv;
+  argv.reserve(argv_storage.size() + 1);
   for (auto& a : argv_storage) argv.push_back(a.data());
   argv.push_back(nullptr);
 

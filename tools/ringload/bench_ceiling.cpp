@@ -100,7 +100,7 @@ class DirectReader {
     // The whole remaining request, not just what the file has: O_DIRECT lengths must stay
     // aligned, and the kernel stops at EOF by itself.
     const auto length = static_cast<unsigned>(kReadBytes - op.done);
-    const auto offset = static_cast<__u64>(op.offset + op.done);
+    const __u64 offset = op.offset + op.done;
     if (uring_.buffers_registered()) {
       io_uring_prep_read_fixed(sqe, fd_, buffer, length, offset, static_cast<int>(slot));
     } else {

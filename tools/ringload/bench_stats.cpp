@@ -58,7 +58,7 @@ std::string proc_field(const std::string& text, std::string_view key) {
   for (std::string line; std::getline(lines, line);) {
     if (line.rfind(key, 0) != 0) continue;
     const auto colon = line.find(':');
-    if (colon == std::string::npos || trim(line.substr(key.size(), colon - key.size())) != "") continue;
+    if (colon == std::string::npos || !trim(line.substr(key.size(), colon - key.size())).empty()) continue;
     return trim(std::string_view(line).substr(colon + 1));
   }
   return {};
