@@ -17,6 +17,7 @@
 #include "base/byte_reader.hpp"
 #include "base/checked.hpp"
 #include "base/utf8.hpp"
+#include "format/gguf_types.hpp"
 #include "format/table.hpp"
 
 namespace ringload {
@@ -24,27 +25,13 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-constexpr std::uint64_t kDefaultAlignment = 32;
-constexpr std::uint64_t kMaxDims = 4;              // GGML_MAX_DIMS
-constexpr std::uint64_t kMaxTensorNameBytes = 63;  // GGML_MAX_NAME 64, minus room for the NUL
-constexpr std::string_view kAlignmentKey = "general.alignment";
-
-enum class ValueType : std::uint32_t {
-  u8 = 0,
-  i8 = 1,
-  u16 = 2,
-  i16 = 3,
-  u32 = 4,
-  i32 = 5,
-  f32 = 6,
-  boolean = 7,
-  string = 8,
-  array = 9,
-  u64 = 10,
-  i64 = 11,
-  f64 = 12,
-};
-constexpr std::uint32_t kValueTypeCount = 13;
+using gguf::kAlignmentKey;
+using gguf::kDefaultAlignment;
+using gguf::kGgmlTypes;
+using gguf::kMaxDims;
+using gguf::kMaxTensorNameBytes;
+using gguf::kValueTypeCount;
+using gguf::ValueType;
 
 // Encoded size of a fixed-width value type; 0 for string and array.
 std::uint64_t fixed_value_bytes(ValueType type) {
@@ -65,23 +52,6 @@ std::uint64_t fixed_value_bytes(ValueType type) {
   }
   return 0;
 }
-
-// ggml_type id → DType (GGUF.md §5). Removed ids (Q4_2, Q4_0_4_4, ...) have no size and no entry.
-struct GgmlType {
-  std::optional<DType> dtype;
-  std::string_view removed_name;  // set for ids ggml once had and dropped
-};
-constexpr std::array<GgmlType, 43> kGgmlTypes = {{
-    {DType::F32, {}},    {DType::F16, {}},     {DType::Q4_0, {}},   {DType::Q4_1, {}},    {{}, "Q4_2"},
-    {{}, "Q4_3"},        {DType::Q5_0, {}},    {DType::Q5_1, {}},   {DType::Q8_0, {}},    {DType::Q8_1, {}},
-    {DType::Q2_K, {}},   {DType::Q3_K, {}},    {DType::Q4_K, {}},   {DType::Q5_K, {}},    {DType::Q6_K, {}},
-    {DType::Q8_K, {}},   {DType::IQ2_XXS, {}}, {DType::IQ2_XS, {}}, {DType::IQ3_XXS, {}}, {DType::IQ1_S, {}},
-    {DType::IQ4_NL, {}}, {DType::IQ3_S, {}},   {DType::IQ2_S, {}},  {DType::IQ4_XS, {}},  {DType::I8, {}},
-    {DType::I16, {}},    {DType::I32, {}},     {DType::I64, {}},    {DType::F64, {}},     {DType::IQ1_M, {}},
-    {DType::BF16, {}},   {{}, "Q4_0_4_4"},     {{}, "Q4_0_4_8"},    {{}, "Q4_0_8_8"},     {DType::TQ1_0, {}},
-    {DType::TQ2_0, {}},  {{}, "IQ4_NL_4_4"},   {{}, "IQ4_NL_4_8"},  {{}, "IQ4_NL_8_8"},   {DType::MXFP4, {}},
-    {DType::NVFP4, {}},  {DType::Q1_0, {}},    {DType::Q2_0, {}},
-}};
 
 // A cursor that knows the version's integer widths: v1 stores counts, string and array lengths
 // and dims as u32 where v2/v3 use u64.
@@ -416,7 +386,7 @@ Result<DType> read_ggml_type(GgufCursor& cursor, const std::string& name) {
                                   id, kGgmlTypes.size() - 1),
                       at, name);
   }
-  const GgmlType& type = kGgmlTypes[id];
+  const gguf::GgmlType& type = kGgmlTypes[id];
   if (!type.dtype) {
     return make_error(ErrorKind::unknown_dtype,
                       fmt::format("ggml type id {} ({}) was removed from ggml and has no defined size; "

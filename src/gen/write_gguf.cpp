@@ -11,74 +11,20 @@
 #include <fmt/format.h>
 
 #include "base/json.hpp"
+#include "format/gguf_types.hpp"
 #include "gen/output_file.hpp"
 
 namespace ringload::gen {
 namespace {
 
 constexpr std::uint32_t kVersion = 3;
-constexpr std::uint32_t kAlignment = 32;           // written explicitly as general.alignment
-constexpr std::uint32_t kQuantizationVersion = 2;  // ggml's GGML_QNT_VERSION
-constexpr std::size_t kMaxNameBytes = 63;          // ggml keeps room for a NUL in 64
-constexpr std::size_t kMaxDims = 4;
-
-enum class ValueType : std::uint32_t {
-  u8 = 0,
-  i8 = 1,
-  u16 = 2,
-  i16 = 3,
-  u32 = 4,
-  i32 = 5,
-  f32 = 6,
-  boolean = 7,
-  string = 8,
-  array = 9,
-  u64 = 10,
-  i64 = 11,
-  f64 = 12,
-};
-
-// ggml_type ids (GGUF.md §5).
-std::optional<std::uint32_t> ggml_type_id(DType dtype) {
-  switch (dtype) {
-    case DType::F32: return 0;
-    case DType::F16: return 1;
-    case DType::Q4_0: return 2;
-    case DType::Q4_1: return 3;
-    case DType::Q5_0: return 6;
-    case DType::Q5_1: return 7;
-    case DType::Q8_0: return 8;
-    case DType::Q8_1: return 9;
-    case DType::Q2_K: return 10;
-    case DType::Q3_K: return 11;
-    case DType::Q4_K: return 12;
-    case DType::Q5_K: return 13;
-    case DType::Q6_K: return 14;
-    case DType::Q8_K: return 15;
-    case DType::IQ2_XXS: return 16;
-    case DType::IQ2_XS: return 17;
-    case DType::IQ3_XXS: return 18;
-    case DType::IQ1_S: return 19;
-    case DType::IQ4_NL: return 20;
-    case DType::IQ3_S: return 21;
-    case DType::IQ2_S: return 22;
-    case DType::IQ4_XS: return 23;
-    case DType::I8: return 24;
-    case DType::I16: return 25;
-    case DType::I32: return 26;
-    case DType::I64: return 27;
-    case DType::F64: return 28;
-    case DType::IQ1_M: return 29;
-    case DType::BF16: return 30;
-    case DType::TQ1_0: return 34;
-    case DType::TQ2_0: return 35;
-    case DType::MXFP4: return 39;
-    case DType::NVFP4: return 40;
-    case DType::Q1_0: return 41;
-    case DType::Q2_0: return 42;
-    default: return std::nullopt;
-  }
-}
+constexpr auto kAlignment =
+    static_cast<std::uint32_t>(gguf::kDefaultAlignment);  // written explicitly as general.alignment
+constexpr std::uint32_t kQuantizationVersion = 2;         // ggml's GGML_QNT_VERSION
+using gguf::ggml_type_id;
+using gguf::kMaxDims;
+using gguf::ValueType;
+constexpr std::uint64_t kMaxNameBytes = gguf::kMaxTensorNameBytes;
 
 bool is_block_type(DType dtype) { return dtype_info(dtype).block_elems > 1; }
 
