@@ -31,61 +31,26 @@
 #include "pipeline/plan.hpp"
 #include "support/build_bytes.hpp"
 #include "support/fixtures.hpp"
+#include "support/pipeline.hpp"
 #include "support/temp_dir.hpp"
 
 namespace ringload {
 namespace {
 
 using test::ByteBuilder;
+using test::environment_refuses;
+using test::holds_model;
+using test::is_baseline;
+using test::kRingBytes;
+using test::kSlotBytes;
+using test::kSlots;
+using test::load_model;
+using test::needs_uring;
+using test::small_ring;
+using test::strategy_label;
 using test::TempDir;
 
-// A small ring so that the generated files' large tensors span several rings' worth of slots.
-constexpr std::uint32_t kSlots = 4;
-constexpr std::uint64_t kSlotBytes = 64 * 1024;
-constexpr std::uint64_t kRingBytes = kSlots * kSlotBytes;
 constexpr std::uint64_t kPage = 4096;
-
-PipelineOptions small_ring(Strategy strategy) {
-  PipelineOptions o;
-  o.strategy = strategy;
-  o.slot_count = kSlots;
-  o.slot_size = kSlotBytes;
-  o.read_size = 64 * 1024;
-  o.queue_depth = 8;
-  return o;
-}
-
-bool needs_uring(Strategy s) {
-  return s == Strategy::uring || s == Strategy::uring_direct || s == Strategy::uring_dontcache;
-}
-
-// io_uring can be blocked (a container's seccomp profile): the strategies that need it are
-// skipped then, with the reason; `auto` must fall back on its own and is never skipped.
-std::optional<std::string> uring_unavailable() {
-  auto ring = Uring::create(8);
-  if (!ring) return ring.error().to_string();
-  return std::nullopt;
-}
-
-// Reasons a load may fail here for want of a kernel feature rather than a ringload bug.
-bool environment_refuses(Strategy s, const Error& e) {
-  if (s == Strategy::uring_dontcache && e.kind == ErrorKind::unsupported_feature) return true;  // < 6.14
-  return needs_uring(s) && uring_unavailable().has_value();
-}
-
-#define ASSERT_LOADED_OR_SKIP(report, strategy)                                                    \
-  do {                                                                                             \
-    if (!(report) && environment_refuses((strategy), (report).error())) {                          \
-      GTEST_SKIP() << to_string(strategy) << " cannot run here: " << (report).error().to_string(); \
-    }                                                                                              \
-    ASSERT_TRUE(report) << (report).error().to_string();                                           \
-  } while (false)
-
-std::string strategy_label(Strategy s) {
-  std::string name(to_string(s));
-  std::replace(name.begin(), name.end(), '-', '_');
-  return name;
-}
 
 // What a load of `model` with `requested` must report as having run (DESIGN.md "strategies").
 Strategy expected_strategy(const Model& model, Strategy requested) {
@@ -126,8 +91,6 @@ std::span<const std::byte> tensor_bytes(const Model& model, const std::string& n
 // NullSink's fold of a whole tensor handed over in one write: its little-endian 64-bit words,
 // then the bytes of a final partial word one by one. A load that cuts a tensor only at
 // multiples of 8 from its start folds to the same value whatever its chunking.
-bool uses_ring(Strategy s) { return s != Strategy::read && s != Strategy::mmap; }
-
 std::uint64_t fold_of(std::span<const std::byte> bytes) {
   std::uint64_t acc = 0;
   std::size_t i = 0;
@@ -150,22 +113,6 @@ std::uint64_t total_bytes(const Model& model) {
   std::uint64_t total = 0;
   for (const TensorInfo& t : model.tensors()) total += t.size;
   return total;
-}
-
-Model load_model(const std::filesystem::path& path) {
-  auto model = Model::load(path);
-  EXPECT_TRUE(model) << model.error().to_string();
-  return std::move(model).value();
-}
-
-// Every tensor of `model` in `sink`, byte-exact, in file order.
-void expect_host_sink_holds_model(const HostSink& sink, const Model& model) {
-  const auto tensors = model.tensors();
-  ASSERT_EQ(sink.tensor_count(), tensors.size());
-  for (std::uint32_t i = 0; i < tensors.size(); ++i) {
-    EXPECT_TRUE(same_bytes(sink.bytes(i), tensor_bytes(model, tensors[i].name)))
-        << "tensor " << tensors[i].name;
-  }
 }
 
 gen::GenOptions gen_options(Format format, std::uint64_t target_bytes, std::uint64_t seed,
@@ -268,7 +215,7 @@ TEST_P(LoaderMatrix, DeliversEveryTensorByteExactWithAConsistentReport) {
   ASSERT_LOADED_OR_SKIP(report, strategy);
 
   if (sink_kind == SinkKind::host) {
-    expect_host_sink_holds_model(host, model);
+    EXPECT_TRUE(holds_model(host, model));
   } else {
     EXPECT_EQ(null.bytes_seen(), total);
     // The generated files keep every tensor at a multiple of 8 (so chunk cuts are too).
@@ -316,7 +263,7 @@ TEST_P(LoaderMatrix, DeliversEveryTensorByteExactWithAConsistentReport) {
   EXPECT_GE(report->bytes_read, total);
   EXPECT_LE(report->bytes_read, model.image().size());
   // The baselines read no staging slots and get no ring (it would inflate their peak RSS).
-  EXPECT_EQ(report->staging_bytes, uses_ring(strategy) ? kRingBytes : 0U);
+  EXPECT_EQ(report->staging_bytes, !is_baseline(strategy) ? kRingBytes : 0U);
   EXPECT_GE(report->time_to_first_tensor_s, 0);
   EXPECT_LE(report->time_to_first_tensor_s, report->wall_s);
   EXPECT_GT(report->wall_s, 0);
@@ -376,7 +323,7 @@ TEST_P(LoaderFixtures, DeliverEveryTensorByteExact) {
     Loader loader;
     auto report = loader.load(model, sink, options);
     ASSERT_LOADED_OR_SKIP(report, strategy);
-    expect_host_sink_holds_model(sink, model);
+    EXPECT_TRUE(holds_model(sink, model));
     EXPECT_EQ(ready, model.tensors().size());
     EXPECT_EQ(report->tensors, model.tensors().size());
     EXPECT_EQ(report->bytes, total_bytes(model));
@@ -447,7 +394,7 @@ TEST_P(LoaderEdge, ZeroSizeTensorsAndAnOddFileSizeLoadByteExact) {
   Loader loader;
   auto report = loader.load(model, sink, options);
   ASSERT_LOADED_OR_SKIP(report, strategy);
-  expect_host_sink_holds_model(sink, model);
+  EXPECT_TRUE(holds_model(sink, model));
   EXPECT_EQ(ready, (std::vector<std::string>{"a.empty", "b.odd", "c.empty", "d.empty", "e.f32", "f.small",
                                              "g.empty"}));
   ASSERT_EQ(report->digests.size(), 7U);
@@ -568,8 +515,8 @@ TEST_P(LoaderReuse, OneLoaderLoadsThreeFilesThenResizesItsRing) {
     HostSink sink;
     auto report = loader.load(model, sink, small_ring(strategy));
     ASSERT_LOADED_OR_SKIP(report, strategy);
-    EXPECT_EQ(report->staging_bytes, uses_ring(strategy) ? kRingBytes : 0U);
-    expect_host_sink_holds_model(sink, model);
+    EXPECT_EQ(report->staging_bytes, !is_baseline(strategy) ? kRingBytes : 0U);
+    EXPECT_TRUE(holds_model(sink, model));
   }
   // A different ring shape replaces the ring (and, for io_uring, its registered buffers).
   for (std::uint32_t slots : {7U, kSlots}) {
@@ -580,8 +527,8 @@ TEST_P(LoaderReuse, OneLoaderLoadsThreeFilesThenResizesItsRing) {
     options.slot_count = slots;
     auto report = loader.load(model, sink, options);
     ASSERT_LOADED_OR_SKIP(report, strategy);
-    EXPECT_EQ(report->staging_bytes, uses_ring(strategy) ? slots * kSlotBytes : 0U);
-    expect_host_sink_holds_model(sink, model);
+    EXPECT_EQ(report->staging_bytes, !is_baseline(strategy) ? slots * kSlotBytes : 0U);
+    EXPECT_TRUE(holds_model(sink, model));
   }
 }
 
@@ -611,7 +558,7 @@ TEST(LoaderThreads, SameLoaderLoadsAgainFromAnotherThread) {
     worker.join();
     ASSERT_TRUE(there.has_value());
     EXPECT_TRUE(*there) << there->error().to_string();
-    if (*there) expect_host_sink_holds_model(second, model);
+    if (*there) EXPECT_TRUE(holds_model(second, model));
   }
 }
 
@@ -632,7 +579,7 @@ TEST(LoaderUring, ManySmallReadsThroughAShallowQueueStayByteExact) {
     auto report = loader.load(model, sink, options);
     if (!report && environment_refuses(strategy, report.error())) continue;
     ASSERT_TRUE(report) << report.error().to_string();
-    expect_host_sink_holds_model(sink, model);
+    EXPECT_TRUE(holds_model(sink, model));
   }
 }
 
@@ -659,7 +606,7 @@ TEST(LoaderUring, DeeperQueueThanTheRingWasCreatedForStaysByteExact) {
     HostSink second;
     auto again = loader.load(model, second, deep);
     ASSERT_TRUE(again) << again.error().to_string();
-    expect_host_sink_holds_model(second, model);
+    EXPECT_TRUE(holds_model(second, model));
   }
 }
 
@@ -685,7 +632,7 @@ TEST_P(LoaderReplacedFile, LoadsTheFileTheModelOpenedNotItsReplacement) {
   Loader loader;
   auto report = loader.load(model, sink, small_ring(strategy));
   ASSERT_LOADED_OR_SKIP(report, strategy);
-  expect_host_sink_holds_model(sink, model);
+  EXPECT_TRUE(holds_model(sink, model));
 }
 
 INSTANTIATE_TEST_SUITE_P(, LoaderReplacedFile,
@@ -928,7 +875,7 @@ TEST_P(LoaderRelease, ReleasedLoadOfACachedFileLeavesAtMostOnePercentResident) {
       << ")";
   EXPECT_EQ(report->file_total_pages, after.total_pages);
   EXPECT_LE(report->file_resident_pages_after * 100, report->file_total_pages);
-  expect_host_sink_holds_model(sink, model);
+  EXPECT_TRUE(holds_model(sink, model));
 }
 
 INSTANTIATE_TEST_SUITE_P(, LoaderRelease,
@@ -958,7 +905,7 @@ TEST(LoaderReleaseOff, MmapPipelinedLeavesTheFileCached) {
   EXPECT_GE(after.resident_pages * 100, after.total_pages * 90)
       << after.resident_pages << " of " << after.total_pages << " pages cached (" << after.method << ")";
   EXPECT_GE(report->file_resident_pages_after * 100, report->file_total_pages * 90);
-  expect_host_sink_holds_model(sink, model);
+  EXPECT_TRUE(holds_model(sink, model));
 }
 
 }  // namespace
