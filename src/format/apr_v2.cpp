@@ -24,8 +24,8 @@ namespace {
 constexpr std::array<char, 4> kMagic = {'A', 'P', 'R', '\0'};
 constexpr std::array<char, 4> kLegacyMagic = {'A', 'P', 'R', '2'};  // aprender until 2026-01
 constexpr std::uint8_t kVersionMajor = 2;
-constexpr std::uint64_t kAlignment = 64;
-constexpr std::uint8_t kMaxRank = 8;
+constexpr std::uint64_t kAlignment = kAprAlignment;
+constexpr std::uint8_t kMaxRank = kAprMaxRank;
 constexpr std::uint64_t kFooterBytes = 4;
 // Compressed payloads are decompressed onto the heap; past this we would rather fail than try.
 constexpr std::uint64_t kMaxDecompressedBytes = std::uint64_t{1} << 40;
@@ -45,13 +45,7 @@ constexpr std::uint64_t checksum = 40;
 constexpr std::uint64_t reserved = 44;
 }  // namespace field
 
-// Flag bits (APR_V2.md §4).
-namespace flag {
-constexpr std::uint16_t lz4 = 0x0001;
-constexpr std::uint16_t zstd = 0x0002;
-constexpr std::uint16_t encrypted = 0x0004;
-constexpr std::uint16_t layout_column_major = 0x0800;
-}  // namespace flag
+namespace flag = apr_flag;
 
 struct Header {
   std::uint16_t flags = 0;

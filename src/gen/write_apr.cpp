@@ -19,19 +19,16 @@
 #include "base/crc32.hpp"
 #include "base/json.hpp"
 #include "codec/codec.hpp"
+#include "format/apr_v2.hpp"
 #include "gen/output_file.hpp"
 
 namespace ringload::gen {
 namespace {
 
-constexpr std::uint64_t kHeaderBytes = 64;
-constexpr std::uint64_t kAlignment = 64;
-constexpr std::uint16_t kFlagLz4 = 0x0001;
-constexpr std::uint16_t kFlagZstd = 0x0002;
-constexpr std::uint16_t kFlagQuantized = 0x0020;
-constexpr std::uint16_t kFlagRowMajor = 0x0400;
+constexpr std::uint64_t kHeaderBytes = kAprHeaderSize;
+constexpr std::uint64_t kAlignment = kAprAlignment;
 constexpr std::size_t kMaxNameBytes = 256;  // aprender's writer truncates longer names
-constexpr std::size_t kMaxDims = 8;
+constexpr std::size_t kMaxDims = kAprMaxRank;
 constexpr int kZstdLevel = 3;
 
 static_assert(std::endian::native == std::endian::little, "APR is written little-endian");
@@ -122,13 +119,13 @@ std::vector<std::byte> index_bytes(std::span<const TensorSpec> tensors, std::spa
 }
 
 std::uint16_t header_flags(const GenOptions& options, std::span<const TensorSpec> tensors) {
-  std::uint16_t flags = kFlagRowMajor;
+  std::uint16_t flags = apr_flag::layout_row_major;
   if (std::any_of(tensors.begin(), tensors.end(),
                   [](const TensorSpec& t) { return is_quantized(t.dtype); })) {
-    flags |= kFlagQuantized;
+    flags |= apr_flag::quantized;
   }
-  if (options.compression == Compression::lz4) flags |= kFlagLz4;
-  if (options.compression == Compression::zstd) flags |= kFlagZstd;
+  if (options.compression == Compression::lz4) flags |= apr_flag::lz4;
+  if (options.compression == Compression::zstd) flags |= apr_flag::zstd;
   return flags;
 }
 
