@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "base/checked.hpp"
+#include "io/page_cache.hpp"
 
 namespace ringload {
 namespace {
@@ -48,12 +49,10 @@ void Releaser::release(std::uint64_t begin, std::uint64_t end) {
     }
   }
   if (fd_ >= 0 && end > begin) {
-    const int rc =
-        ::posix_fadvise(fd_, static_cast<off_t>(begin), static_cast<off_t>(end - begin), POSIX_FADV_DONTNEED);
-    if (rc != 0 && warn_ && !warned_) {
+    auto dropped = drop_file_cache(fd_, begin, end - begin, path_);
+    if (!dropped && warn_ && !warned_) {
       warned_ = true;
-      warn_(fmt::format("{}: posix_fadvise(DONTNEED) failed: {}; the file stays in the page cache", path_,
-                        std::strerror(rc)));
+      warn_(fmt::format("{}; the file stays in the page cache", dropped.error().to_string()));
     }
   }
   released_to_ = std::max(released_to_, end);
