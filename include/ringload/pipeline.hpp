@@ -74,6 +74,10 @@ struct PipelineOptions {
   std::function<void(const TensorInfo&, const Destination&)> on_tensor_ready;
   std::function<void(const LoadProgress&)> on_progress;  // at most ~20 times a second
   std::function<void(std::string_view)> log;             // warnings (a failed madvise, a fallback)
+  // Fired once when the load ends, after the last on_tensor_ready: nullptr on success, else why
+  // it failed (cancelled included). Lets per-tensor waiters (async.hpp's TensorReadiness) learn
+  // that a tensor they wait for will never come.
+  std::function<void(const Error* failure)> on_finished;
 };
 
 struct TimelineSpan {
@@ -126,9 +130,12 @@ struct LoadReport {
 [[nodiscard]] std::string timeline_trace_json(const LoadReport& report);
 
 struct LoaderTestAccess;  // tests/: fault injection
+struct LoaderRunAccess;   // src/: AsyncLoader drives loads a quantum at a time
 
 // Owns one staging ring (allocated on first use and reused) and its io_uring; loads run one at a
-// time on the calling thread. Not thread-safe.
+// time on the calling thread. Not thread-safe (async.hpp's AsyncLoader shares one ring between
+// concurrent loads). A load that fails or is cancelled leaves nothing behind: in-flight reads are
+// waited out, the sink's destinations are discarded and the file's pages released.
 class Loader {
  public:
   Loader();
@@ -138,9 +145,11 @@ class Loader {
 
   Result<LoadReport> load(const Model& model, Sink& sink, const PipelineOptions& options);
 
+  struct Impl;  // opaque: named here so src/ can drive loads through it
+
  private:
   friend struct LoaderTestAccess;
-  struct Impl;
+  friend struct LoaderRunAccess;
   std::unique_ptr<Impl> impl_;
 };
 

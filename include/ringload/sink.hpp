@@ -69,6 +69,9 @@ class Sink {
   // Blocks until every write has landed; after it, destinations hold the bytes.
   virtual Result<void> finish() = 0;
   [[nodiscard]] virtual Destination destination(std::uint32_t index) const = 0;
+  // Frees every destination: the load failed or was cancelled (the loader calls it after waiting
+  // out the sink's copies), or a service unloads the model.
+  virtual void discard() noexcept {}
 };
 
 // Destinations in host memory: what CPU-only machines load into, and what tests compare.
@@ -84,8 +87,7 @@ class HostSink final : public Sink {
   // The loaded bytes of tensor `index` (empty span for an unknown index).
   [[nodiscard]] std::span<const std::byte> bytes(std::uint32_t index) const;
   [[nodiscard]] std::size_t tensor_count() const noexcept { return buffers_.size(); }
-  // Frees every destination (a service unloading a model).
-  void clear() noexcept;
+  void discard() noexcept override;
 
  private:
   struct Buffer {
@@ -105,6 +107,7 @@ class NullSink final : public Sink {
                      std::uint32_t slot) override;
   Result<void> finish() override { return {}; }
   [[nodiscard]] Destination destination(std::uint32_t index) const override;
+  void discard() noexcept override { sizes_.clear(); }
   [[nodiscard]] std::uint64_t fold() const noexcept { return fold_; }
   [[nodiscard]] std::uint64_t bytes_seen() const noexcept { return bytes_; }
 

@@ -412,6 +412,13 @@ class CudaSink final : public Sink {
         .data = buffers_[index].data(), .size = buffers_[index].size_bytes(), .on_device = true};
   }
 
+  void discard() noexcept override {
+    // Copies still in flight write into the buffers about to be freed; errors cannot be reported.
+    if (make_current(device_)) (void)synchronize_streams();
+    buffers_.clear();
+    names_.clear();
+  }
+
   // The bytes of tensor `index`, read back after every copy so far has landed.
   [[nodiscard]] Result<std::vector<std::byte>> read_back(std::uint32_t index) const {
     if (index >= buffers_.size()) {

@@ -40,6 +40,6 @@ std::span<const std::byte> HostSink::bytes(std::uint32_t index) const {
   return {buffers_[index].data.get(), buffers_[index].size};
 }
 
-void HostSink::clear() noexcept { buffers_.clear(); }
+void HostSink::discard() noexcept { buffers_.clear(); }
 
 }  // namespace ringload
