@@ -24,6 +24,7 @@
 #include "io/uring.hpp"
 #include "pipeline/testing.hpp"
 #include "support/pipeline.hpp"
+#include "support/process_counts.hpp"
 #include "support/temp_dir.hpp"
 
 namespace ringload {
@@ -36,46 +37,12 @@ using test::kRingBytes;
 using test::kSlotBytes;
 using test::kSlots;
 using test::load_model;
+using test::mappings_of;
+using test::open_fds;
 using test::small_ring;
 using test::strategy_label;
 using test::TempDir;
-
-std::size_t count_entries(const char* dir, bool (*counted)(const std::filesystem::path&)) {
-  std::size_t n = 0;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    if (counted(entry.path())) ++n;
-  }
-  EXPECT_FALSE(ec) << dir << ": " << ec.message();
-  return n;
-}
-
-std::size_t open_fds() {
-  return count_entries("/proc/self/fd", [](const std::filesystem::path&) { return true; });
-}
-
-// Threads of this process, not counting the kernel's io_uring workers (iou-wrk-*, iou-sqp-*):
-// the kernel pools those per ring and retires them when idle on its own schedule; a thread the
-// loader leaves behind is what this is after.
-std::size_t user_threads() {
-  return count_entries("/proc/self/task", [](const std::filesystem::path& task) {
-    std::ifstream comm(task / "comm");
-    std::string name;
-    std::getline(comm, name);
-    return name.rfind("iou-", 0) != 0;
-  });
-}
-
-// Mappings of `path` in this process: the Model's own, plus any a load forgot to unmap.
-std::size_t mappings_of(const std::filesystem::path& path) {
-  const std::string name = std::filesystem::canonical(path).string();
-  std::ifstream maps("/proc/self/maps");
-  std::size_t n = 0;
-  for (std::string line; std::getline(maps, line);) {
-    if (line.size() >= name.size() && line.compare(line.size() - name.size(), name.size(), name) == 0) ++n;
-  }
-  return n;
-}
+using test::user_threads;
 
 // One ~24 MiB generated file per suite; tests that damage it work on a copy.
 class BigFile {

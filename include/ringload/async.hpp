@@ -1,0 +1,277 @@
+// Loading without blocking an event loop: Boost.Asio completion-token operations over one
+// AsyncLoader, which owns a staging ring and an io thread shared by every load in flight.
+//
+//   ringload::AsyncLoader loader;                      // one per process (or per device) is enough
+//   ringload::HostSink sink;
+//   auto [ec, report] = co_await ringload::async_load(loader, "model.safetensors", sink, {},
+//                                                     asio::as_tuple(asio::use_awaitable));
+//
+// Any completion token works: callbacks, use_future, use_awaitable, deferred, as_tuple,
+// redirect_error. The completion signature is void(boost::system::error_code, LoadReport); the
+// handler runs on its associated executor (else the one passed or the loader's default), never
+// inline in the initiating call, which only queues the request. Errors are ringload codes whose
+// message() names file, tensor and offset (error_code.hpp); a cancelled load completes with
+// boost::asio::error::operation_aborted.
+//
+// Cancellation: bind a cancellation slot (asio::bind_cancellation_slot, or a coroutine's, or an
+// awaitable operator) and emit terminal or partial: the load stops between chunks (well within
+// 100 ms), waits out its reads and copies, discards the sink's destinations, releases the file's
+// pages and completes with operation_aborted. PipelineOptions::cancel works as well.
+//
+// g++ 12: its coroutines may destroy a temporary of a co_await full-expression twice (a known
+// compiler bug, seen here as a crash with `co_await async_load(..., {}, use_awaitable)`). Pass
+// named objects, not temporaries, to operations you co_await; clang is not affected.
+//
+// Scheduling: the io thread runs the loads in flight in turns of AsyncLoaderOptions::quantum_bytes,
+// each turn with the whole ring, so a small model queued behind a large one starts at once and
+// pinned memory stays one ring however many loads are in flight. The read and mmap baselines are
+// the exception: each runs in one turn (they are for comparison, not for services).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <type_traits>
+#include <utility>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/execution/executor.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/is_executor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/system/error_code.hpp>
+
+#include "ringload/error_code.hpp"
+#include "ringload/pipeline.hpp"
+#include "ringload/sink.hpp"
+
+namespace ringload {
+
+struct AsyncLoaderOptions {
+  // The one staging ring every load shares (a load's own slot_count/slot_size are ignored).
+  std::uint32_t slot_count = 16;
+  std::uint64_t slot_size = 8ULL << 20;
+  // A load's turn while others wait: at ~4 GB/s, 64 MiB is ~16 ms, so loads interleave finely
+  // and a cancel or a new request waits little; a lone load keeps the ring without pausing.
+  std::uint64_t quantum_bytes = 64ULL << 20;
+};
+
+struct AsyncLoaderStats {
+  std::uint32_t loads_in_flight = 0;  // queued or running
+  std::uint64_t loads_completed = 0;  // succeeded, failed or cancelled
+  std::uint64_t staging_bytes = 0;    // the ring (0 before the first pipelined load)
+  std::uint32_t rings_created = 0;    // stays 1 with the default geometry
+  std::uint32_t io_threads = 1;
+};
+
+// Owns one staging ring and one io thread. Thread-safe: submit from any thread. Like an Asio I/O
+// object it has an executor: handlers with none of their own run there. The destructor cancels
+// every load in flight, waits until each has completed (handlers get operation_aborted) and joins
+// the io thread.
+class AsyncLoader {
+ public:
+  using executor_type = boost::asio::any_io_executor;
+  explicit AsyncLoader(executor_type executor, AsyncLoaderOptions options = {});
+  AsyncLoader(const AsyncLoader&) = delete;
+  AsyncLoader& operator=(const AsyncLoader&) = delete;
+  AsyncLoader(AsyncLoader&&) = delete;
+  AsyncLoader& operator=(AsyncLoader&&) = delete;
+  ~AsyncLoader();
+
+  [[nodiscard]] AsyncLoaderStats stats() const;
+  [[nodiscard]] const AsyncLoaderOptions& options() const noexcept;
+  [[nodiscard]] executor_type get_executor() const noexcept;
+
+  // What async_load builds on: opens `path` and loads it into `sink` on the io thread, then calls
+  // `done` there. `sink` must outlive the call to `done`. Never blocks.
+  using Completion = std::function<void(Result<LoadReport>)>;
+  void submit(std::filesystem::path path, Sink& sink, PipelineOptions options, Completion done);
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;  // shared with the io thread, which may outlive a detached loader
+  std::thread io_thread_;
+};
+
+// The loader async_load(executor, ...) uses: created on first use, shared by the loads in flight,
+// freed (ring and thread) when the last of them has completed. It has no executor of its own:
+// async_load(executor, ...) passes one with every load.
+[[nodiscard]] std::shared_ptr<AsyncLoader> default_async_loader();
+
+// A tensor as a waiter receives it.
+struct ReadyTensor {
+  TensorInfo info;
+  Destination destination;
+};
+
+// Per-tensor readiness for async users: co_await tensor k while later tensors still load.
+//
+//   auto ready = ringload::TensorReadiness::create(ex);
+//   ready->watch(options);                       // before async_load
+//   ringload::async_load(loader, path, sink, options, asio::detached);
+//   ReadyTensor t = co_await ready->async_wait("tok_embeddings.weight", asio::use_awaitable);
+//
+// A wait completes (on the handler's executor) once the tensor is at its destination; at once if
+// it already is; with the load's error if the load fails first, operation_aborted if it is
+// cancelled, and ErrorKind::not_found if the load ends without that tensor. One object per load.
+class TensorReadiness : public std::enable_shared_from_this<TensorReadiness> {
+ public:
+  using executor_type = boost::asio::any_io_executor;
+  using Signature = void(boost::system::error_code, ReadyTensor);
+
+  [[nodiscard]] static std::shared_ptr<TensorReadiness> create(executor_type executor);
+  explicit TensorReadiness(executor_type executor) : executor_(std::move(executor)) {}
+
+  // Chains onto options.on_tensor_ready and options.on_finished (keeping what was there).
+  void watch(PipelineOptions& options);
+
+  template <class CompletionToken>
+  auto async_wait(std::string name, CompletionToken&& token);
+
+  // Without waiting: the tensor if it is ready now.
+  [[nodiscard]] std::optional<ReadyTensor> ready(std::string_view name) const;
+  [[nodiscard]] executor_type get_executor() const { return executor_; }
+
+  // Internal (async_wait's initiation): `complete` runs once, on whatever thread resolves it.
+  using Waiter = std::function<void(boost::system::error_code, ReadyTensor)>;
+  void add_waiter(std::string name, Waiter complete);
+
+ private:
+  void on_ready(const TensorInfo& info, const Destination& destination);
+  void on_finished(const Error* failure);
+
+  executor_type executor_;
+  mutable std::mutex mutex_;
+  std::map<std::string, ReadyTensor, std::less<>> ready_;
+  std::multimap<std::string, Waiter, std::less<>> waiters_;
+  std::optional<Error> finished_with_;  // set once the load has ended
+  bool finished_ = false;
+};
+
+namespace detail {
+
+// A pending operation: the handler, work on its executor (so the context stays alive) and its
+// cancellation slot. Completed once, on the handler's executor.
+template <class Handler, class... Args>
+class PendingOp {
+ public:
+  // `keep_alive` (the default loader) is released with the op, after the handler has run, on the
+  // handler's side: never on the io thread, which the loader's destructor joins.
+  template <class DefaultExecutor>
+  PendingOp(Handler handler, const DefaultExecutor& fallback, std::shared_ptr<void> keep_alive = {})
+      : keep_alive_(std::move(keep_alive)),
+        handler_(std::move(handler)),
+        work_(boost::asio::prefer(boost::asio::get_associated_executor(handler_, fallback),
+                                  boost::asio::execution::outstanding_work.tracked)),
+        slot_(boost::asio::get_associated_cancellation_slot(handler_)) {}
+
+  [[nodiscard]] auto& cancellation_slot() noexcept { return slot_; }
+
+  // Queues the handler on its executor; never runs it inline. `self` is the owner of this op.
+  static void post_completion(std::shared_ptr<PendingOp> self, Args... args) {
+    auto work = self->work_;
+    boost::asio::post(work, [self = std::move(self), ... args = std::move(args)]() mutable {
+      // The slot belongs to the handler's side (its emitter runs there): clear it there.
+      if (self->slot_.is_connected()) self->slot_.clear();
+      std::move(self->handler_)(std::move(args)...);
+    });
+  }
+
+ private:
+  std::shared_ptr<void> keep_alive_;  // declared first: destroyed after the handler
+  Handler handler_;
+  std::decay_t<decltype(boost::asio::prefer(
+      std::declval<boost::asio::associated_executor_t<Handler, boost::asio::any_io_executor>>(),
+      boost::asio::execution::outstanding_work.tracked))>
+      work_;
+  boost::asio::associated_cancellation_slot_t<Handler> slot_;
+};
+
+inline LoadReport report_or_empty(Result<LoadReport>& result, boost::system::error_code& ec) {
+  if (result) return std::move(result).value();
+  ec = make_error_code(result.error());
+  return {};
+}
+
+struct AsyncLoadInitiation {
+  template <class Handler>
+  void operator()(Handler&& handler, AsyncLoader* loader, std::shared_ptr<void> keep_alive,
+                  const boost::asio::any_io_executor& fallback, std::filesystem::path path, Sink* sink,
+                  PipelineOptions options) const {
+    using Op = PendingOp<std::decay_t<Handler>, boost::system::error_code, LoadReport>;
+    auto op = std::make_shared<Op>(std::forward<Handler>(handler), fallback, std::move(keep_alive));
+    if (auto& slot = op->cancellation_slot(); slot.is_connected()) {
+      slot.assign([cancel = options.cancel](boost::asio::cancellation_type type) {
+        using boost::asio::cancellation_type;
+        if ((type & (cancellation_type::terminal | cancellation_type::partial)) != cancellation_type::none) {
+          cancel.cancel();
+        }
+      });
+    }
+    loader->submit(std::move(path), *sink, std::move(options),
+                   [op = std::move(op)](Result<LoadReport> result) mutable {
+                     boost::system::error_code ec;
+                     LoadReport report = report_or_empty(result, ec);
+                     // Moved out, so the io thread keeps no reference to the op (see keep_alive).
+                     Op::post_completion(std::move(op), ec, std::move(report));
+                   });
+  }
+};
+
+struct TensorWaitInitiation {
+  template <class Handler>
+  void operator()(Handler&& handler, TensorReadiness* readiness, std::string name) const {
+    using Op = PendingOp<std::decay_t<Handler>, boost::system::error_code, ReadyTensor>;
+    auto op = std::make_shared<Op>(std::forward<Handler>(handler), readiness->get_executor());
+    readiness->add_waiter(std::move(name),
+                          [op = std::move(op)](boost::system::error_code ec, ReadyTensor tensor) mutable {
+                            Op::post_completion(std::move(op), ec, std::move(tensor));
+                          });
+  }
+};
+
+}  // namespace detail
+
+// Loads `path` into `sink` through `loader`. `sink` and `loader` must outlive the completion.
+template <class CompletionToken>
+auto async_load(AsyncLoader& loader, std::filesystem::path path, Sink& sink, PipelineOptions options,
+                CompletionToken&& token) {
+  return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, LoadReport)>(
+      detail::AsyncLoadInitiation{}, token, &loader, std::shared_ptr<void>{}, loader.get_executor(),
+      std::move(path), &sink, std::move(options));
+}
+
+// The same through default_async_loader(); a handler without an associated executor runs on
+// `executor`. `sink` must outlive the completion.
+template <class Executor, class CompletionToken,
+          std::enable_if_t<boost::asio::execution::is_executor<Executor>::value ||
+                               boost::asio::is_executor<Executor>::value,
+                           int> = 0>
+auto async_load(const Executor& executor, std::filesystem::path path, Sink& sink, PipelineOptions options,
+                CompletionToken&& token) {
+  std::shared_ptr<AsyncLoader> loader = default_async_loader();
+  AsyncLoader* raw = loader.get();
+  return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, LoadReport)>(
+      detail::AsyncLoadInitiation{}, token, raw, std::shared_ptr<void>(std::move(loader)),
+      boost::asio::any_io_executor(executor), std::move(path), &sink, std::move(options));
+}
+
+template <class CompletionToken>
+auto TensorReadiness::async_wait(std::string name, CompletionToken&& token) {
+  return boost::asio::async_initiate<CompletionToken, Signature>(detail::TensorWaitInitiation{}, token, this,
+                                                                 std::move(name));
+}
+
+}  // namespace ringload

@@ -1,0 +1,233 @@
+// AsyncLoader: a queue of load requests and one io thread that runs them in turns through one
+// Loader (one staging ring, one io_uring).
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "pipeline/load_run.hpp"
+#include "ringload/async.hpp"
+
+namespace ringload {
+namespace {
+
+struct Job {
+  std::filesystem::path path;
+  Sink* sink = nullptr;
+  PipelineOptions options;
+  AsyncLoader::Completion done;
+  std::optional<Model> model;  // declared before the run that refers to it: destroyed after it
+  std::unique_ptr<LoadRun> run;
+};
+
+Error cancelled_before_start(const std::filesystem::path& path) {
+  Error e = make_error(ErrorKind::cancelled, "the load was cancelled before it started");
+  e.path = path.string();
+  return e;
+}
+
+}  // namespace
+
+struct AsyncLoader::Impl {
+  Impl(executor_type executor_, AsyncLoaderOptions options_)
+      : executor(std::move(executor_)), options(options_) {}
+
+  executor_type executor;
+  const AsyncLoaderOptions options;
+
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::deque<std::unique_ptr<Job>> queue;  // submitted, not yet seen by the io thread
+  bool stopping = false;
+
+  std::atomic<bool> stop_requested{false};  // stopping, readable without the lock
+  std::atomic<std::uint32_t> queued{0};
+  std::atomic<std::uint32_t> in_flight{0};
+  std::atomic<std::uint64_t> completed{0};
+  std::atomic<std::uint64_t> staging_bytes{0};
+  std::atomic<std::uint32_t> rings_created{0};
+  std::thread::id io_thread_id;
+
+  // Everything below is the io thread's alone.
+  Loader loader;
+  std::vector<std::unique_ptr<Job>> active;
+  std::size_t turn = 0;
+
+  void run_io_thread();
+
+ private:
+  void admit(std::unique_ptr<Job> job);
+  void complete(Job& job, Result<LoadReport> result);
+  void fail(Job& job, const Error& error);
+  void reap_cancelled();
+  void take_turn();
+};
+
+void AsyncLoader::Impl::complete(Job& job, Result<LoadReport> result) {
+  auto done = std::move(job.done);
+  job.done = nullptr;
+  in_flight.fetch_sub(1, std::memory_order_relaxed);
+  completed.fetch_add(1, std::memory_order_relaxed);
+  if (done) done(std::move(result));
+}
+
+void AsyncLoader::Impl::fail(Job& job, const Error& error) {
+  if (job.run) {
+    job.run->abandon(error);
+  } else if (job.options.on_finished) {
+    job.options.on_finished(&error);
+  }
+  complete(job, error);
+}
+
+void AsyncLoader::Impl::admit(std::unique_ptr<Job> job) {
+  if (job->options.cancel.cancelled()) return fail(*job, cancelled_before_start(job->path));
+  auto model = Model::load(job->path);
+  if (!model) return fail(*job, model.error());
+  job->model = std::move(model).value();
+  // Every load uses the loader's ring, whatever it asked for: one ring, never re-made.
+  job->options.slot_count = options.slot_count;
+  job->options.slot_size = options.slot_size;
+  Loader::Impl& shared = LoaderRunAccess::impl(loader);
+  job->run = std::make_unique<LoadRun>(shared, *job->model, *job->sink, job->options);
+  if (auto begun = job->run->begin(); !begun) return fail(*job, begun.error());
+  rings_created.store(shared.rings_created, std::memory_order_relaxed);
+  if (shared.ring) staging_bytes.store(shared.ring->memory().size(), std::memory_order_relaxed);
+  active.push_back(std::move(job));
+}
+
+void AsyncLoader::Impl::reap_cancelled() {
+  for (auto it = active.begin(); it != active.end();) {
+    if ((*it)->run->cancelled()) {
+      Error e = make_error(ErrorKind::cancelled, "the load was cancelled");
+      e.path = (*it)->path.string();
+      fail(**it, e);
+      it = active.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void AsyncLoader::Impl::take_turn() {
+  if (turn >= active.size()) turn = 0;
+  Job& job = *active[turn];
+  // Another load's cancel should not wait out this turn; a queued request or another active load
+  // gets the ring once this turn's quantum is spent.
+  auto yield = [&](bool quantum_used) {
+    if (stop_requested.load(std::memory_order_relaxed)) return true;
+    for (const auto& other : active) {
+      if (other.get() != &job && other->run->cancelled()) return true;
+    }
+    return quantum_used && (active.size() > 1 || queued.load(std::memory_order_relaxed) > 0);
+  };
+  auto stepped = job.run->step(options.quantum_bytes, yield);
+  if (stepped && !*stepped) {
+    ++turn;
+    return;
+  }
+  Result<LoadReport> result = stepped ? job.run->finish() : Result<LoadReport>(std::move(stepped).error());
+  if (!result) {
+    job.run->abandon(result.error());
+  }
+  auto finished = std::move(active[turn]);
+  active.erase(active.begin() + static_cast<std::ptrdiff_t>(turn));
+  complete(*finished, std::move(result));
+}
+
+void AsyncLoader::Impl::run_io_thread() {
+  for (;;) {
+    std::deque<std::unique_ptr<Job>> arrived;
+    bool stop = false;
+    {
+      std::unique_lock lock(mutex);
+      if (active.empty()) wake.wait(lock, [&] { return stopping || !queue.empty(); });
+      arrived.swap(queue);
+      queued.store(0, std::memory_order_relaxed);
+      stop = stopping;
+    }
+    for (auto& job : arrived) {
+      if (stop) job->options.cancel.cancel();
+      admit(std::move(job));
+    }
+    if (stop) {
+      for (auto& job : active) job->options.cancel.cancel();
+    }
+    reap_cancelled();
+    if (!active.empty()) {
+      take_turn();
+    } else if (stop) {
+      return;
+    }
+  }
+}
+
+AsyncLoader::AsyncLoader(executor_type executor, AsyncLoaderOptions options)
+    : impl_(std::make_shared<Impl>(std::move(executor), options)) {
+  // The thread shares the state: if the last owner of the loader is a handler's op destroyed on
+  // the io thread itself, the destructor detaches rather than joins, and the state outlives it.
+  std::thread io([impl = impl_] { impl->run_io_thread(); });
+  impl_->io_thread_id = io.get_id();
+  io_thread_ = std::move(io);
+}
+
+AsyncLoader::~AsyncLoader() {
+  {
+    const std::lock_guard lock(impl_->mutex);
+    impl_->stopping = true;
+    impl_->stop_requested.store(true, std::memory_order_relaxed);
+  }
+  impl_->wake.notify_one();
+  if (std::this_thread::get_id() == io_thread_.get_id()) {
+    io_thread_.detach();
+  } else if (io_thread_.joinable()) {
+    io_thread_.join();
+  }
+}
+
+AsyncLoaderStats AsyncLoader::stats() const {
+  AsyncLoaderStats s;
+  s.loads_in_flight = impl_->in_flight.load(std::memory_order_relaxed);
+  s.loads_completed = impl_->completed.load(std::memory_order_relaxed);
+  s.staging_bytes = impl_->staging_bytes.load(std::memory_order_relaxed);
+  s.rings_created = impl_->rings_created.load(std::memory_order_relaxed);
+  return s;
+}
+
+const AsyncLoaderOptions& AsyncLoader::options() const noexcept { return impl_->options; }
+
+AsyncLoader::executor_type AsyncLoader::get_executor() const noexcept { return impl_->executor; }
+
+void AsyncLoader::submit(std::filesystem::path path, Sink& sink, PipelineOptions options, Completion done) {
+  auto job = std::make_unique<Job>();
+  job->path = std::move(path);
+  job->sink = &sink;
+  job->options = std::move(options);
+  job->done = std::move(done);
+  {
+    const std::lock_guard lock(impl_->mutex);
+    impl_->in_flight.fetch_add(1, std::memory_order_relaxed);
+    if (impl_->stopping) job->options.cancel.cancel();
+    impl_->queue.push_back(std::move(job));
+    impl_->queued.fetch_add(1, std::memory_order_relaxed);
+  }
+  impl_->wake.notify_one();
+}
+
+std::shared_ptr<AsyncLoader> default_async_loader() {
+  static std::mutex mutex;
+  static std::weak_ptr<AsyncLoader> current;
+  const std::lock_guard lock(mutex);
+  auto loader = current.lock();
+  if (!loader) {
+    loader = std::make_shared<AsyncLoader>(AsyncLoader::executor_type{});  // callers pass theirs
+    current = loader;
+  }
+  return loader;
+}
+
+}  // namespace ringload

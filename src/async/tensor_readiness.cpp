@@ -1,0 +1,88 @@
+// TensorReadiness: tensors delivered so far and the waiters for the rest, behind one mutex (the
+// io thread adds tensors, any thread adds waiters). Waiters are completed outside the lock.
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "ringload/async.hpp"
+
+namespace ringload {
+namespace {
+
+boost::system::error_code never_delivered(const std::string& name) {
+  return make_error_code(make_error(ErrorKind::not_found,
+                                    "the load ended without this tensor (not in the file, or not selected)",
+                                    std::nullopt, name));
+}
+
+}  // namespace
+
+std::shared_ptr<TensorReadiness> TensorReadiness::create(executor_type executor) {
+  return std::make_shared<TensorReadiness>(std::move(executor));
+}
+
+void TensorReadiness::watch(PipelineOptions& options) {
+  // The hooks hold the object: the load may outlive every other owner.
+  options.on_tensor_ready = [self = shared_from_this(), chained = std::move(options.on_tensor_ready)](
+                                const TensorInfo& info, const Destination& destination) {
+    if (chained) chained(info, destination);
+    self->on_ready(info, destination);
+  };
+  options.on_finished = [self = shared_from_this(),
+                         chained = std::move(options.on_finished)](const Error* failure) {
+    if (chained) chained(failure);
+    self->on_finished(failure);
+  };
+}
+
+std::optional<ReadyTensor> TensorReadiness::ready(std::string_view name) const {
+  const std::lock_guard lock(mutex_);
+  if (auto it = ready_.find(name); it != ready_.end()) return it->second;
+  return std::nullopt;
+}
+
+void TensorReadiness::add_waiter(std::string name, Waiter complete) {
+  std::unique_lock lock(mutex_);
+  if (auto it = ready_.find(name); it != ready_.end()) {
+    ReadyTensor tensor = it->second;
+    lock.unlock();
+    complete({}, std::move(tensor));
+    return;
+  }
+  if (finished_) {
+    const boost::system::error_code ec =
+        finished_with_ ? make_error_code(*finished_with_) : never_delivered(name);
+    lock.unlock();
+    complete(ec, {});
+    return;
+  }
+  waiters_.emplace(std::move(name), std::move(complete));
+}
+
+void TensorReadiness::on_ready(const TensorInfo& info, const Destination& destination) {
+  std::vector<Waiter> woken;
+  ReadyTensor tensor{info, destination};
+  {
+    const std::lock_guard lock(mutex_);
+    ready_.insert_or_assign(info.name, tensor);
+    auto [first, last] = waiters_.equal_range(info.name);
+    for (auto it = first; it != last; ++it) woken.push_back(std::move(it->second));
+    waiters_.erase(first, last);
+  }
+  for (auto& complete : woken) complete({}, tensor);
+}
+
+void TensorReadiness::on_finished(const Error* failure) {
+  std::multimap<std::string, Waiter, std::less<>> left;
+  {
+    const std::lock_guard lock(mutex_);
+    finished_ = true;
+    if (failure != nullptr) finished_with_ = *failure;
+    left.swap(waiters_);
+  }
+  for (auto& [name, complete] : left) {
+    complete(failure != nullptr ? make_error_code(*failure) : never_delivered(name), {});
+  }
+}
+
+}  // namespace ringload

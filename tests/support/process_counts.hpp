@@ -1,0 +1,18 @@
+// What a load must give back: descriptors, threads and mappings of this process, counted from
+// /proc/self, so tests can compare them before and after.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+
+namespace ringload::test {
+
+std::size_t open_fds();
+// Threads of this process, not counting the kernel's io_uring workers (iou-wrk-*, iou-sqp-*):
+// the kernel pools those per ring and retires them when idle on its own schedule; a thread the
+// loader leaves behind is what this is after.
+std::size_t user_threads();
+// Mappings of `path` in this process: the Model's own, plus any a load forgot to unmap.
+std::size_t mappings_of(const std::filesystem::path& path);
+
+}  // namespace ringload::test
