@@ -7,38 +7,27 @@
 #include <cstdint>
 #include <span>
 
+#include "io/huge_page_memory.hpp"
 #include "ringload/error.hpp"
 
 namespace ringload {
 
 class StagingRing {
  public:
-  StagingRing() noexcept = default;
-  StagingRing(StagingRing&& other) noexcept;
-  StagingRing& operator=(StagingRing&& other) noexcept;
-  StagingRing(const StagingRing&) = delete;
-  StagingRing& operator=(const StagingRing&) = delete;
-  ~StagingRing();
-
   static Result<StagingRing> create(std::uint32_t slot_count, std::uint64_t slot_size);
 
   [[nodiscard]] std::uint32_t slot_count() const noexcept { return slot_count_; }
   [[nodiscard]] std::uint64_t slot_size() const noexcept { return slot_size_; }
   [[nodiscard]] std::span<std::byte> slot(std::uint32_t index) const noexcept {
-    return {base_ + static_cast<std::size_t>(index) * slot_size_, slot_size_};
+    return memory_.bytes().subspan(static_cast<std::size_t>(index) * slot_size_, slot_size_);
   }
-  [[nodiscard]] std::span<std::byte> memory() const noexcept {
-    return {base_, static_cast<std::size_t>(slot_count_) * slot_size_};
-  }
-  [[nodiscard]] bool huge_pages() const noexcept { return huge_pages_; }
+  [[nodiscard]] std::span<std::byte> memory() const noexcept { return memory_.bytes(); }
+  [[nodiscard]] bool huge_pages() const noexcept { return memory_.huge_pages(); }
 
  private:
-  std::byte* base_ = nullptr;     // 2 MiB-aligned start inside the mapping
-  std::byte* mapping_ = nullptr;  // what mmap returned (over-allocated for alignment)
-  std::size_t mapping_size_ = 0;
+  HugePageMemory memory_;
   std::uint32_t slot_count_ = 0;
   std::uint64_t slot_size_ = 0;
-  bool huge_pages_ = false;
 };
 
 }  // namespace ringload
