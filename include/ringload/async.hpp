@@ -66,6 +66,10 @@ struct AsyncLoaderOptions {
   // A load's turn while others wait: at ~4 GB/s, 64 MiB is ~16 ms, so loads interleave finely
   // and a cancel or a new request waits little; a lone load keeps the ring without pausing.
   std::uint64_t quantum_bytes = 64ULL << 20;
+  // Niceness added to the io thread (0: as its creator). A positive value lowers the loader's
+  // scheduling weight, so a service's own threads preempt it at once when they wake; it costs the
+  // load nothing while a core is free.
+  int io_thread_nice = 0;
 };
 
 struct AsyncLoaderStats {
@@ -98,6 +102,9 @@ class AsyncLoader {
   // `done` there. `sink` must outlive the call to `done`. Never blocks.
   using Completion = std::function<void(Result<LoadReport>)>;
   void submit(std::filesystem::path path, Sink& sink, PipelineOptions options, Completion done);
+  // What async_discard builds on: sink.discard() on the io thread between turns, then `done` there.
+  using DiscardCompletion = std::function<void(Result<void>)>;
+  void submit_discard(Sink& sink, DiscardCompletion done);
 
  private:
   struct Impl;
@@ -230,6 +237,19 @@ struct AsyncLoadInitiation {
   }
 };
 
+struct DiscardInitiation {
+  template <class Handler>
+  void operator()(Handler&& handler, AsyncLoader* loader, Sink* sink) const {
+    using Op = PendingOp<std::decay_t<Handler>, boost::system::error_code>;
+    auto op = std::make_shared<Op>(std::forward<Handler>(handler), loader->get_executor());
+    loader->submit_discard(*sink, [op = std::move(op)](Result<void> result) mutable {
+      const boost::system::error_code ec =
+          result ? boost::system::error_code{} : make_error_code(result.error());
+      Op::post_completion(std::move(op), ec);
+    });
+  }
+};
+
 struct TensorWaitInitiation {
   template <class Handler>
   void operator()(Handler&& handler, TensorReadiness* readiness, std::string name) const {
@@ -266,6 +286,18 @@ auto async_load(const Executor& executor, std::filesystem::path path, Sink& sink
   return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, LoadReport)>(
       detail::AsyncLoadInitiation{}, token, raw, std::shared_ptr<void>(std::move(loader)),
       boost::asio::any_io_executor(executor), std::move(path), &sink, std::move(options));
+}
+
+// Unloads: frees `sink`'s destinations (Sink::discard) on the loader's io thread, between the
+// turns of the loads in flight. Freeing a model is not free: unmapping 8 GiB of host memory took
+// 10-14 ms here, cudaFree of large allocations is similar, and an event loop should spend none of
+// it. Completion signature void(boost::system::error_code); ErrorKind::invalid_argument, with
+// nothing freed, while a load into `sink` is queued or running (cancel it first). `sink` must
+// outlive the completion.
+template <class CompletionToken>
+auto async_discard(AsyncLoader& loader, Sink& sink, CompletionToken&& token) {
+  return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
+      detail::DiscardInitiation{}, token, &loader, &sink);
 }
 
 template <class CompletionToken>

@@ -1,5 +1,9 @@
 // AsyncLoader: a queue of load requests and one io thread that runs them in turns through one
 // Loader (one staging ring, one io_uring).
+#include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -24,6 +28,11 @@ struct Job {
   std::unique_ptr<LoadRun> run;
 };
 
+struct Discard {
+  Sink* sink = nullptr;
+  AsyncLoader::DiscardCompletion done;
+};
+
 Error cancelled_before_start(const std::filesystem::path& path) {
   Error e = make_error(ErrorKind::cancelled, "the load was cancelled before it started");
   e.path = path.string();
@@ -42,6 +51,7 @@ struct AsyncLoader::Impl {
   std::mutex mutex;
   std::condition_variable wake;
   std::deque<std::unique_ptr<Job>> queue;  // submitted, not yet seen by the io thread
+  std::deque<Discard> discards;            // likewise
   bool stopping = false;
 
   std::atomic<bool> stop_requested{false};  // stopping, readable without the lock
@@ -62,6 +72,7 @@ struct AsyncLoader::Impl {
  private:
   void admit(std::unique_ptr<Job> job);
   void complete(Job& job, Result<LoadReport> result);
+  void run_discard(Discard& discard);
   void fail(Job& job, const Error& error);
   void reap_cancelled();
   void take_turn();
@@ -98,6 +109,21 @@ void AsyncLoader::Impl::admit(std::unique_ptr<Job> job) {
   rings_created.store(shared.rings_created, std::memory_order_relaxed);
   if (shared.ring) staging_bytes.store(shared.ring->memory().size(), std::memory_order_relaxed);
   active.push_back(std::move(job));
+}
+
+// Between turns, so the sink is no load's: unless a load into it is still queued or running.
+void AsyncLoader::Impl::run_discard(Discard& discard) {
+  for (const auto& job : active) {
+    if (job->sink == discard.sink) {
+      Error e = make_error(ErrorKind::invalid_argument,
+                           "cannot discard a sink while a load into it is in flight: cancel the load first");
+      e.path = job->path.string();
+      discard.done(e);
+      return;
+    }
+  }
+  discard.sink->discard();
+  discard.done({});
 }
 
 void AsyncLoader::Impl::reap_cancelled() {
@@ -140,13 +166,20 @@ void AsyncLoader::Impl::take_turn() {
 }
 
 void AsyncLoader::Impl::run_io_thread() {
+  // Named for top/perf/gdb; "ringload-io" fits the kernel's 15 characters.
+  (void)::pthread_setname_np(::pthread_self(), "ringload-io");
+  // On Linux, nice is per thread: this lowers the io thread alone, not its creator.
+  if (options.io_thread_nice != 0)
+    (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), options.io_thread_nice);
   for (;;) {
     std::deque<std::unique_ptr<Job>> arrived;
+    std::deque<Discard> arrived_discards;
     bool stop = false;
     {
       std::unique_lock lock(mutex);
-      if (active.empty()) wake.wait(lock, [&] { return stopping || !queue.empty(); });
+      if (active.empty()) wake.wait(lock, [&] { return stopping || !queue.empty() || !discards.empty(); });
       arrived.swap(queue);
+      arrived_discards.swap(discards);
       queued.store(0, std::memory_order_relaxed);
       stop = stopping;
     }
@@ -154,6 +187,8 @@ void AsyncLoader::Impl::run_io_thread() {
       if (stop) job->options.cancel.cancel();
       admit(std::move(job));
     }
+    // After the admissions: a discard submitted after a load into the same sink finds it active.
+    for (auto& discard : arrived_discards) run_discard(discard);
     if (stop) {
       for (auto& job : active) job->options.cancel.cancel();
     }
@@ -161,7 +196,10 @@ void AsyncLoader::Impl::run_io_thread() {
     if (!active.empty()) {
       take_turn();
     } else if (stop) {
-      return;
+      // Requests that raced with the stop are still served (cancelled), never dropped: a dropped
+      // completion would hang whoever waits for it.
+      const std::lock_guard lock(mutex);
+      if (queue.empty() && discards.empty()) return;
     }
   }
 }
@@ -214,6 +252,15 @@ void AsyncLoader::submit(std::filesystem::path path, Sink& sink, PipelineOptions
     if (impl_->stopping) job->options.cancel.cancel();
     impl_->queue.push_back(std::move(job));
     impl_->queued.fetch_add(1, std::memory_order_relaxed);
+  }
+  impl_->wake.notify_one();
+}
+
+void AsyncLoader::submit_discard(Sink& sink, DiscardCompletion done) {
+  {
+    const std::lock_guard lock(impl_->mutex);
+    impl_->discards.push_back(Discard{&sink, std::move(done)});
+    impl_->queued.fetch_add(1, std::memory_order_relaxed);  // ends a long load's turn early
   }
   impl_->wake.notify_one();
 }

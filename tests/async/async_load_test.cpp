@@ -4,11 +4,15 @@
 #include "ringload/async.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <future>
@@ -446,6 +450,104 @@ TEST_P(AsyncConcurrent, EightLoadsShareOneRingInTurnsAndAreAllByteExact) {
 INSTANTIATE_TEST_SUITE_P(Strategies, AsyncConcurrent,
                          ::testing::Values(Strategy::mmap_pipelined, Strategy::uring, Strategy::uring_direct),
                          [](const auto& info) { return test::strategy_label(info.param); });
+
+// ---------------------------------------------------------------------------------------------
+// Unloading through the io thread
+
+TEST_F(AsyncLoad, DiscardFreesTheDestinationsOnTheIoThreadAndCompletesOnTheLoop) {
+  asio::io_context io;
+  AsyncLoader loader(io.get_executor(), small_loader());
+  // Records which thread discard() ran on.
+  class WatchedSink final : public Sink {
+   public:
+    std::string_view name() const override { return "watched"; }
+    Result<void> prepare(std::span<const SinkTensor> tensors) override { return host.prepare(tensors); }
+    Result<void> write(std::uint32_t i, std::uint64_t offset, std::span<const std::byte> bytes,
+                       std::uint32_t slot) override {
+      return host.write(i, offset, bytes, slot);
+    }
+    Result<void> finish() override { return {}; }
+    Destination destination(std::uint32_t i) const override { return host.destination(i); }
+    void discard() noexcept override {
+      discarded_on = std::this_thread::get_id();
+      host.discard();
+    }
+    HostSink host;
+    std::thread::id discarded_on;
+  } sink;
+  std::optional<error_code> loaded;
+  std::optional<error_code> discarded;
+  std::thread::id handler_thread;
+  async_load(loader, model_, sink, small_reads(), [&](error_code ec, const LoadReport&) {
+    loaded = ec;
+    EXPECT_GT(sink.host.allocated_bytes(), 0U);
+    async_discard(loader, sink, [&](error_code discard_ec) {
+      discarded = discard_ec;
+      handler_thread = std::this_thread::get_id();
+    });
+    EXPECT_GT(sink.host.allocated_bytes(), 0U) << "async_discard must only queue the work";
+  });
+  io.run();
+  ASSERT_TRUE(loaded && discarded);
+  EXPECT_FALSE(*loaded) << loaded->message();
+  EXPECT_FALSE(*discarded) << discarded->message();
+  EXPECT_EQ(sink.host.allocated_bytes(), 0U);
+  EXPECT_EQ(sink.host.tensor_count(), 0U);
+  EXPECT_NE(sink.discarded_on, std::this_thread::get_id()) << "discard() ran on the loop thread";
+  EXPECT_NE(sink.discarded_on, std::thread::id{});
+  EXPECT_EQ(handler_thread, std::this_thread::get_id());
+}
+
+TEST_F(AsyncLoad, DiscardWhileALoadIntoTheSinkIsInFlightIsRefusedAndFreesNothing) {
+  asio::io_context io;
+  AsyncLoader loader(io.get_executor(), small_loader());
+  HostSink sink;
+  PipelineOptions options = small_reads();
+  // The load holds the io thread on its first tensor until the discard has been submitted.
+  std::promise<void> submitted;
+  auto submitted_future = submitted.get_future();
+  bool first = true;
+  options.on_tensor_ready = [&](const TensorInfo&, const Destination&) {
+    if (std::exchange(first, false)) (void)submitted_future.wait_for(kPatience);
+  };
+  std::optional<error_code> loaded;
+  std::optional<error_code> discarded;
+  async_load(loader, model_, sink, options, [&](error_code ec, const LoadReport&) { loaded = ec; });
+  async_discard(loader, sink, [&](error_code ec) { discarded = ec; });
+  submitted.set_value();
+  io.run();
+  ASSERT_TRUE(loaded && discarded);
+  EXPECT_FALSE(*loaded) << loaded->message();
+  EXPECT_TRUE(*discarded == ErrorKind::invalid_argument) << discarded->message();
+  EXPECT_NE(discarded->message().find(model_.string()), std::string::npos) << discarded->message();
+  EXPECT_TRUE(holds_model(sink, load_model(model_))) << "the refused discard freed nothing";
+}
+
+TEST_F(AsyncLoad, TheIoThreadIsNamedAndTakesTheNicenessAsked) {
+  asio::io_context io;
+  AsyncLoaderOptions options = small_loader();
+  options.io_thread_nice = 7;
+  AsyncLoader loader(io.get_executor(), options);
+  HostSink sink;
+  std::optional<int> nice_seen;
+  std::string name_seen;
+  PipelineOptions load_options = small_reads();
+  load_options.on_tensor_ready = [&](const TensorInfo&, const Destination&) {
+    if (nice_seen) return;
+    errno = 0;
+    nice_seen = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+    std::array<char, 32> name{};
+    ::pthread_getname_np(::pthread_self(), name.data(), name.size());
+    name_seen = name.data();
+  };
+  async_load(loader, model_, sink, load_options, [](error_code ec, const LoadReport&) { EXPECT_FALSE(ec); });
+  io.run();
+  ASSERT_TRUE(nice_seen);
+  EXPECT_EQ(*nice_seen, ::getpriority(PRIO_PROCESS, 0) + 7);
+  EXPECT_EQ(name_seen, "ringload-io");
+  EXPECT_EQ(::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid())), ::getpriority(PRIO_PROCESS, 0))
+      << "the caller's own niceness must not change";
+}
 
 // ---------------------------------------------------------------------------------------------
 // Per-tensor readiness
