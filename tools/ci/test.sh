@@ -2,7 +2,7 @@
 # The whole check, as CI runs it (README's test command; .ci/run calls exactly this):
 #   1. installs the Debian packages it needs;
 #   2. builds a release build (g++) and an ASan+UBSan build with the fuzz targets (clang);
-#   3. runs the whole suite (GoogleTest + CLI checks) in both;
+#   3. runs the whole suite (GoogleTest + CLI checks + the service example's checks) in both;
 #   4. checks clang-format (dry run, errors) and clang-tidy;
 #   5. runs each libFuzzer target for FUZZ_SECONDS (default 60) seeded from the fixtures.
 # Ends with one line "tests: N passed, N failed, N skipped"; exits non-zero on any failure.
@@ -40,6 +40,8 @@ run_suite() {  # BUILD_DIR
   mkdir -p "$dir/tests/tmp"
   TMPDIR="$root/$dir/tests/tmp" tests/tools/cli_test.sh "$dir/tools/ringload/ringload" "$fixtures" \
     | tee "$dir/cli.log" || status=1
+  TMPDIR="$root/$dir/tests/tmp" python3 tests/examples/service_test.py "$dir" "$fixtures" \
+    | tee "$dir/service.log" || status=1
 }
 mkdir -p build/tests/tmp build-asan/tests/tmp
 run_suite build
@@ -54,7 +56,7 @@ else
 fi
 
 step "clang-tidy"
-mapfile -t tidy_sources < <(git ls-files 'src/*.cpp' 'tools/*.cpp')
+mapfile -t tidy_sources < <(git ls-files 'src/*.cpp' 'tools/*.cpp' 'examples/service/*.cpp')
 if printf '%s\n' "${tidy_sources[@]}" | xargs -P "$jobs" -n 4 clang-tidy -p build-asan --quiet \
      2> >(grep -v -E '^[0-9]+ warnings? generated' >&2); then
   echo "clang-tidy: clean (${#tidy_sources[@]} files)"
@@ -90,7 +92,8 @@ for target in apr_v2 gguf safetensors; do
 done
 
 step "summary"
-python3 - build/gtest.json build-asan/gtest.json build/cli.log build-asan/cli.log <<'PY' || status=1
+python3 - build/gtest.json build-asan/gtest.json build/cli.log build-asan/cli.log build/service.log \
+  build-asan/service.log <<'PY' || status=1
 import json, re, sys
 passed = failed = skipped = 0
 for path in sys.argv[1:3]:
@@ -109,7 +112,7 @@ for path in sys.argv[1:3]:
             else:
                 passed += 1
 for path in sys.argv[3:]:
-    m = re.search(r"cli: (\d+) passed, (\d+) failed", open(path).read())
+    m = re.search(r"^\w+: (\d+) passed, (\d+) failed$", open(path).read(), re.M)
     if m:
         passed += int(m.group(1)); failed += int(m.group(2))
     else:
