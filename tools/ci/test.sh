@@ -3,8 +3,10 @@
 #   1. installs the Debian packages it needs;
 #   2. builds a release build (g++) and an ASan+UBSan build with the fuzz targets (clang);
 #   3. runs the whole suite (GoogleTest + CLI checks + the service example's checks) in both;
-#   4. checks clang-format (dry run, errors) and clang-tidy;
-#   5. runs each libFuzzer target for FUZZ_SECONDS (default 60) seeded from the fixtures.
+#   4. installs the release build into a prefix and builds examples/consumer against the installed
+#      ringload.pc (not the build tree), then runs it on a fixture;
+#   5. checks clang-format (dry run, errors) and clang-tidy;
+#   6. runs each libFuzzer target for FUZZ_SECONDS (default 60) seeded from the fixtures.
 # Ends with one line "tests: N passed, N failed, N skipped"; exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -46,6 +48,32 @@ run_suite() {  # BUILD_DIR
 mkdir -p build/tests/tmp build-asan/tests/tmp
 run_suite build
 run_suite build-asan
+
+step "install, then build examples/consumer against the installed ringload.pc"
+prefix="$root/build/prefix"
+rm -rf "$prefix" build/consumer
+meson configure build -Dprefix="$prefix" >/dev/null
+meson install -C build --quiet >/dev/null
+pc_dir=$(dirname "$(find "$prefix" -name ringload.pc | head -n 1)")
+consumer_log=build/consumer.log
+# Only the prefix is visible to the consumer: its pkg-config path, no -I into the source tree.
+if PKG_CONFIG_PATH="$pc_dir" meson setup build/consumer examples/consumer >"$consumer_log" 2>&1 &&
+   meson compile -C build/consumer >>"$consumer_log" 2>&1; then
+  if [[ -f "$fixtures/ollama-llama-2-tiny-random.gguf" ]]; then
+    consumer_model="$fixtures/ollama-llama-2-tiny-random.gguf"
+  else
+    consumer_model=build/consumer/model.safetensors
+    build/tools/ringload/ringload gen -q --format safetensors --size 4MiB "$consumer_model"
+  fi
+  if build/consumer/consumer "$consumer_model" | tee -a "$consumer_log"; then
+    echo "consumer: 1 passed, 0 failed" | tee -a "$consumer_log"
+  else
+    echo "consumer: 0 passed, 1 failed" | tee -a "$consumer_log"; status=1
+  fi
+else
+  tail -40 "$consumer_log"
+  echo "consumer: 0 passed, 1 failed" | tee -a "$consumer_log"; status=1
+fi
 
 step "clang-format"
 mapfile -t sources < <(git ls-files '*.cpp' '*.hpp' '*.cu' '*.cuh')
@@ -93,7 +121,7 @@ done
 
 step "summary"
 python3 - build/gtest.json build-asan/gtest.json build/cli.log build-asan/cli.log build/service.log \
-  build-asan/service.log <<'PY' || status=1
+  build-asan/service.log build/consumer.log <<'PY' || status=1
 import json, re, sys
 passed = failed = skipped = 0
 for path in sys.argv[1:3]:
