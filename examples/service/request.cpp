@@ -2,9 +2,9 @@
 
 namespace service {
 
-std::string Request::option(const std::string& key, std::string fallback) const {
+std::string Request::option(const std::string& key, const std::string& fallback) const {
   auto it = options.find(key);
-  return it == options.end() ? std::move(fallback) : it->second;
+  return it == options.end() ? fallback : it->second;
 }
 
 std::optional<Request> parse_request(std::string_view line, std::string& error) {

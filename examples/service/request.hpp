@@ -17,7 +17,7 @@ struct Request {
   std::vector<std::string> args;               // positional words after the command
   std::map<std::string, std::string> options;  // key=value words
 
-  [[nodiscard]] std::string option(const std::string& key, std::string fallback) const;
+  [[nodiscard]] std::string option(const std::string& key, const std::string& fallback) const;
 };
 
 // nullopt with `error` set when the line cannot be split (an unclosed quote, nothing but blanks).

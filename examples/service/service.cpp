@@ -121,7 +121,8 @@ class Server {
                        asio::buffers_begin(input.data()) + std::ptrdiff_t(n - 1));
       input.consume(n);
       const service::json response = co_await service_.handle(std::move(line));
-      const std::string out = response.dump() + "\n";
+      // Replace, not throw: a path in an error message need not be UTF-8.
+      const std::string out = response.dump(-1, ' ', false, service::json::error_handler_t::replace) + "\n";
       const auto buffer = asio::buffer(out);
       auto [write_ec, written] = co_await asio::async_write(*socket, buffer, token);
       if (write_ec) break;
@@ -155,7 +156,7 @@ class Server {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   CLI::App app{
       "ringload-service: loads and unloads models over a Unix socket without blocking its event loop.\n"
       "Requests, one per line; each gets one JSON line back:\n"
@@ -187,16 +188,25 @@ int main(int argc, char** argv) {
 
   if (loop_slice_us > 0) {
     if (std::string error; !request_scheduling_slice(loop_slice_us, error)) {
-      std::fprintf(stderr, "ringload-service: warning: %s\n", error.c_str());
+      (void)std::fprintf(stderr, "ringload-service: warning: %s\n", error.c_str());
     }
   }
   asio::io_context io(1);
   Server server(io, socket_path, options);
   if (std::string error; !server.open(error)) {
-    std::fprintf(stderr, "ringload-service: %s\n", error.c_str());
+    (void)std::fprintf(stderr, "ringload-service: %s\n", error.c_str());
     return 1;
   }
-  std::fprintf(stderr, "ringload-service: listening on %s\n", socket_path.c_str());
+  (void)std::fprintf(stderr, "ringload-service: listening on %s\n", socket_path.c_str());
   io.run();
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // Asio reports a failed setup (no thread, no epoll) by throwing
+    (void)std::fprintf(stderr, "ringload-service: %s\n", e.what());
+    return 1;
+  }
 }

@@ -215,8 +215,8 @@ inline LoadReport report_or_empty(Result<LoadReport>& result, boost::system::err
 struct AsyncLoadInitiation {
   template <class Handler>
   void operator()(Handler&& handler, AsyncLoader* loader, std::shared_ptr<void> keep_alive,
-                  const boost::asio::any_io_executor& fallback, std::filesystem::path path, Sink* sink,
-                  PipelineOptions options) const {
+                  const boost::asio::any_io_executor& fallback, const std::filesystem::path& path, Sink* sink,
+                  const PipelineOptions& options) const {
     using Op = PendingOp<std::decay_t<Handler>, boost::system::error_code, LoadReport>;
     auto op = std::make_shared<Op>(std::forward<Handler>(handler), fallback, std::move(keep_alive));
     if (auto& slot = op->cancellation_slot(); slot.is_connected()) {
@@ -227,13 +227,12 @@ struct AsyncLoadInitiation {
         }
       });
     }
-    loader->submit(std::move(path), *sink, std::move(options),
-                   [op = std::move(op)](Result<LoadReport> result) mutable {
-                     boost::system::error_code ec;
-                     LoadReport report = report_or_empty(result, ec);
-                     // Moved out, so the io thread keeps no reference to the op (see keep_alive).
-                     Op::post_completion(std::move(op), ec, std::move(report));
-                   });
+    loader->submit(path, *sink, options, [op = std::move(op)](Result<LoadReport> result) mutable {
+      boost::system::error_code ec;
+      LoadReport report = report_or_empty(result, ec);
+      // Moved out, so the io thread keeps no reference to the op (see keep_alive).
+      Op::post_completion(std::move(op), ec, std::move(report));
+    });
   }
 };
 
@@ -252,10 +251,10 @@ struct DiscardInitiation {
 
 struct TensorWaitInitiation {
   template <class Handler>
-  void operator()(Handler&& handler, TensorReadiness* readiness, std::string name) const {
+  void operator()(Handler&& handler, TensorReadiness* readiness, const std::string& name) const {
     using Op = PendingOp<std::decay_t<Handler>, boost::system::error_code, ReadyTensor>;
     auto op = std::make_shared<Op>(std::forward<Handler>(handler), readiness->get_executor());
-    readiness->add_waiter(std::move(name),
+    readiness->add_waiter(name,
                           [op = std::move(op)](boost::system::error_code ec, ReadyTensor tensor) mutable {
                             Op::post_completion(std::move(op), ec, std::move(tensor));
                           });

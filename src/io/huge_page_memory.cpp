@@ -46,7 +46,8 @@ Result<HugePageMemory> HugePageMemory::allocate(std::uint64_t bytes, const char*
     return make_error(ErrorKind::out_of_memory, fmt::format("cannot allocate {} bytes for {}", bytes, what));
   }
   void* mapping = ::mmap(nullptr, *mapping_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (mapping == MAP_FAILED) return sys_error(errno, fmt::format("cannot allocate {} bytes for {}", bytes, what), {});
+  if (mapping == MAP_FAILED)
+    return sys_error(errno, fmt::format("cannot allocate {} bytes for {}", bytes, what), {});
   memory.mapping_ = static_cast<std::byte*>(mapping);
   memory.mapping_size_ = *mapping_size;
   const auto addr = reinterpret_cast<std::uintptr_t>(mapping);

@@ -215,7 +215,8 @@ void Loader::Impl::register_ring(const std::function<void(std::string_view)>& wa
 }
 
 struct LoadRun::State {
-  State(Loader::Impl& loader_, const Model& model_, Sink& sink_) : loader(loader_), model(model_), sink(sink_) {}
+  State(Loader::Impl& loader_, const Model& model_, Sink& sink_)
+      : loader(loader_), model(model_), sink(sink_) {}
 
   Loader::Impl& loader;
   const Model& model;
@@ -272,7 +273,8 @@ Result<Strategy> resolve(Loader::Impl& loader, const Model& model, const Pipelin
   }
   if (loader.ensure_uring(options.queue_depth) == nullptr) {
     if (s != Strategy::automatic) return *loader.uring_unavailable;
-    warn(fmt::format("io_uring unavailable ({}); auto uses mmap-pipelined", loader.uring_unavailable->message));
+    warn(fmt::format("io_uring unavailable ({}); auto uses mmap-pipelined",
+                     loader.uring_unavailable->message));
     return Strategy::mmap_pipelined;
   }
   if (s != Strategy::automatic) return s;
@@ -372,7 +374,8 @@ Result<void> LoadRun::begin() {
   const bool baseline = st.strategy == Strategy::read || st.strategy == Strategy::mmap;
   if (!baseline) RINGLOAD_TRY_VOID(st.loader.ensure_ring(options_.slot_count, options_.slot_size, st.sink));
   RINGLOAD_TRY_VOID(st.sink.prepare(plan.tensors));
-  if (baseline && st.strategy == Strategy::mmap && !plan.tensors.empty() && st.sink.destination(0).on_device) {
+  if (baseline && st.strategy == Strategy::mmap && !plan.tensors.empty() &&
+      st.sink.destination(0).on_device) {
     // A device sink learns of the staging memory before its destinations (attach, then
     // prepare); this rare path pays a second prepare.
     RINGLOAD_TRY_VOID(st.loader.ensure_ring(options_.slot_count, options_.slot_size, st.sink));
@@ -519,7 +522,8 @@ Result<bool> LoadRun::step(std::uint64_t quantum_bytes, const YieldCheck& yield)
       if (st.strategy == Strategy::read) {
         RINGLOAD_TRY_VOID(run_read(model, plan, st.sink, delivery));
       } else {
-        RINGLOAD_TRY_VOID(run_mmap(model, plan, st.sink, st.loader.ring ? &*st.loader.ring : nullptr, delivery));
+        RINGLOAD_TRY_VOID(
+            run_mmap(model, plan, st.sink, st.loader.ring ? &*st.loader.ring : nullptr, delivery));
       }
       st.baseline_done = true;
     }
@@ -576,7 +580,8 @@ Result<bool> LoadRun::step(std::uint64_t quantum_bytes, const YieldCheck& yield)
     if (!c.ready[c.next_deliver]) {
       if (c.next_start == c.next_deliver && source.in_flight() == 0) {
         // Nothing in flight and no slot free: wait for the sink to hand one back.
-        if (c.draining.empty()) return make_error(ErrorKind::io, "pipeline stalled: no slot in flight or draining");
+        if (c.draining.empty())
+          return make_error(ErrorKind::io, "pipeline stalled: no slot in flight or draining");
         RINGLOAD_TRY_VOID(st.sink.wait_slot_idle(c.draining.front().slot));
         continue;
       }
@@ -594,10 +599,11 @@ Result<bool> LoadRun::step(std::uint64_t quantum_bytes, const YieldCheck& yield)
       const auto bytes = ring.slot(slot);
       const double copy_start = delivery.now();
       for (const Piece& p : chunk.pieces) {
-        RINGLOAD_TRY_VOID(delivery.write(p.tensor, p.tensor_offset, bytes.subspan(p.chunk_offset, p.length), slot));
+        RINGLOAD_TRY_VOID(
+            delivery.write(p.tensor, p.tensor_offset, bytes.subspan(p.chunk_offset, p.length), slot));
       }
-      spans.push_back(TimelineSpan{TimelineSpan::Stage::copy, slot, chunk.file_offset, chunk.valid, copy_start,
-                                   delivery.now()});
+      spans.push_back(TimelineSpan{TimelineSpan::Stage::copy, slot, chunk.file_offset, chunk.valid,
+                                   copy_start, delivery.now()});
       if (releaser != nullptr) {
         const double release_start = delivery.now();
         // Bytes before the next chunk's start are done with (the next chunk may share a page).

@@ -28,8 +28,8 @@ Result<void> HostSink::prepare(std::span<const SinkTensor> tensors) {
     const auto end = start ? checked_add(*start, t.size) : std::nullopt;
     if (t.index >= tensors.size() || !end) {
       return make_error(ErrorKind::invalid_argument,
-                        fmt::format("host sink: tensor #{} of {} ({} bytes) does not fit an allocation", t.index,
-                                    tensors.size(), t.size));
+                        fmt::format("host sink: tensor #{} of {} ({} bytes) does not fit an allocation",
+                                    t.index, tensors.size(), t.size));
     }
     offsets[t.index] = *start;
     total = *end;

@@ -75,7 +75,8 @@ TEST(HugePageMemory, AnImpossibleSizeIsOutOfMemoryNamingThePurpose) {
   auto memory = HugePageMemory::allocate(~0ULL - 1, "the host sink's tensors");
   ASSERT_FALSE(memory);
   EXPECT_EQ(memory.error().kind, ErrorKind::out_of_memory);
-  EXPECT_NE(memory.error().message.find("the host sink's tensors"), std::string::npos) << memory.error().message;
+  EXPECT_NE(memory.error().message.find("the host sink's tensors"), std::string::npos)
+      << memory.error().message;
 }
 
 }  // namespace

@@ -34,7 +34,8 @@ TEST(HostSink, DestinationsAreAlignedDisjointAndHoldWhatWasWritten) {
     if (sizes[i] == 0) continue;
     ASSERT_NE(d.data, nullptr);
     EXPECT_EQ(reinterpret_cast<std::uintptr_t>(d.data) % 64, 0U) << "tensor " << i;
-    ranges.emplace_back(reinterpret_cast<std::uintptr_t>(d.data), reinterpret_cast<std::uintptr_t>(d.data) + d.size);
+    ranges.emplace_back(reinterpret_cast<std::uintptr_t>(d.data),
+                        reinterpret_cast<std::uintptr_t>(d.data) + d.size);
     // Position-encoded fill, written in two pieces as the pipeline would.
     std::vector<std::byte> fill(sizes[i]);
     for (std::size_t b = 0; b < fill.size(); ++b) fill[b] = std::byte((b * 31 + i) & 0xff);
