@@ -133,6 +133,9 @@ struct ReadyTensor {
 // A wait completes (on the handler's executor) once the tensor is at its destination; at once if
 // it already is; with the load's error if the load fails first, operation_aborted if it is
 // cancelled, and ErrorKind::not_found if the load ends without that tensor. One object per load.
+// A wait itself can be cancelled (a bound slot, any type: waiting has no side effect, e.g.
+// `co_await (ready->async_wait(name, use_awaitable) || timer.async_wait(use_awaitable))`): it then
+// completes with operation_aborted and the load goes on.
 class TensorReadiness : public std::enable_shared_from_this<TensorReadiness> {
  public:
   using executor_type = boost::asio::any_io_executor;
@@ -152,8 +155,11 @@ class TensorReadiness : public std::enable_shared_from_this<TensorReadiness> {
   [[nodiscard]] executor_type get_executor() const { return executor_; }
 
   // Internal (async_wait's initiation): `complete` runs once, on whatever thread resolves it.
+  // Returns the waiter's id for cancel_waiter, or 0 when it was completed at once.
   using Waiter = std::function<void(boost::system::error_code, ReadyTensor)>;
-  void add_waiter(std::string name, Waiter complete);
+  std::uint64_t add_waiter(std::string name, Waiter complete);
+  // Completes waiter `id` with operation_aborted, if it is still waiting.
+  void cancel_waiter(std::uint64_t id);
 
  private:
   void on_ready(const TensorInfo& info, const Destination& destination);
@@ -162,7 +168,12 @@ class TensorReadiness : public std::enable_shared_from_this<TensorReadiness> {
   executor_type executor_;
   mutable std::mutex mutex_;
   std::map<std::string, ReadyTensor, std::less<>> ready_;
-  std::multimap<std::string, Waiter, std::less<>> waiters_;
+  struct PendingWait {
+    std::uint64_t id = 0;
+    Waiter complete;
+  };
+  std::multimap<std::string, PendingWait, std::less<>> waiters_;
+  std::uint64_t next_waiter_id_ = 1;
   std::optional<Error> finished_with_;  // set once the load has ended
   bool finished_ = false;
 };
@@ -254,10 +265,18 @@ struct TensorWaitInitiation {
   void operator()(Handler&& handler, TensorReadiness* readiness, const std::string& name) const {
     using Op = PendingOp<std::decay_t<Handler>, boost::system::error_code, ReadyTensor>;
     auto op = std::make_shared<Op>(std::forward<Handler>(handler), readiness->get_executor());
-    readiness->add_waiter(name,
-                          [op = std::move(op)](boost::system::error_code ec, ReadyTensor tensor) mutable {
-                            Op::post_completion(std::move(op), ec, std::move(tensor));
-                          });
+    auto& slot = op->cancellation_slot();
+    const std::uint64_t id =
+        readiness->add_waiter(name, [op](boost::system::error_code ec, ReadyTensor tensor) mutable {
+          Op::post_completion(std::move(op), ec, std::move(tensor));
+        });
+    // Assigned after add_waiter: a completion that wins the race clears the slot on the handler's
+    // executor, after this, and cancel_waiter of a finished id does nothing.
+    if (id != 0 && slot.is_connected()) {
+      slot.assign([readiness = readiness->shared_from_this(), id](boost::asio::cancellation_type) {
+        readiness->cancel_waiter(id);
+      });
+    }
   }
 };
 

@@ -1,6 +1,9 @@
 // TensorReadiness: tensors delivered so far and the waiters for the rest, behind one mutex (the
 // io thread adds tensors, any thread adds waiters). Waiters are completed outside the lock.
+#include <algorithm>
 #include <vector>
+
+#include <boost/asio/error.hpp>
 
 #include <fmt/format.h>
 
@@ -41,22 +44,37 @@ std::optional<ReadyTensor> TensorReadiness::ready(std::string_view name) const {
   return std::nullopt;
 }
 
-void TensorReadiness::add_waiter(std::string name, Waiter complete) {
+std::uint64_t TensorReadiness::add_waiter(std::string name, Waiter complete) {
   std::unique_lock lock(mutex_);
   if (auto it = ready_.find(name); it != ready_.end()) {
     ReadyTensor tensor = it->second;
     lock.unlock();
     complete({}, std::move(tensor));
-    return;
+    return 0;
   }
   if (finished_) {
     const boost::system::error_code ec =
         finished_with_ ? make_error_code(*finished_with_) : never_delivered(name);
     lock.unlock();
     complete(ec, {});
-    return;
+    return 0;
   }
-  waiters_.emplace(std::move(name), std::move(complete));
+  const std::uint64_t id = next_waiter_id_++;
+  waiters_.emplace(std::move(name), PendingWait{id, std::move(complete)});
+  return id;
+}
+
+void TensorReadiness::cancel_waiter(std::uint64_t id) {
+  Waiter cancelled;
+  {
+    const std::lock_guard lock(mutex_);
+    const auto it =
+        std::find_if(waiters_.begin(), waiters_.end(), [id](const auto& w) { return w.second.id == id; });
+    if (it == waiters_.end()) return;  // completed already
+    cancelled = std::move(it->second.complete);
+    waiters_.erase(it);
+  }
+  cancelled(boost::asio::error::operation_aborted, {});
 }
 
 void TensorReadiness::on_ready(const TensorInfo& info, const Destination& destination) {
@@ -66,22 +84,22 @@ void TensorReadiness::on_ready(const TensorInfo& info, const Destination& destin
     const std::lock_guard lock(mutex_);
     ready_.insert_or_assign(info.name, tensor);
     auto [first, last] = waiters_.equal_range(info.name);
-    for (auto it = first; it != last; ++it) woken.push_back(std::move(it->second));
+    for (auto it = first; it != last; ++it) woken.push_back(std::move(it->second.complete));
     waiters_.erase(first, last);
   }
   for (auto& complete : woken) complete({}, tensor);
 }
 
 void TensorReadiness::on_finished(const Error* failure) {
-  std::multimap<std::string, Waiter, std::less<>> left;
+  std::multimap<std::string, PendingWait, std::less<>> left;
   {
     const std::lock_guard lock(mutex_);
     finished_ = true;
     if (failure != nullptr) finished_with_ = *failure;
     left.swap(waiters_);
   }
-  for (auto& [name, complete] : left) {
-    complete(failure != nullptr ? make_error_code(*failure) : never_delivered(name), {});
+  for (auto& [name, wait] : left) {
+    wait.complete(failure != nullptr ? make_error_code(*failure) : never_delivered(name), {});
   }
 }
 

@@ -606,6 +606,46 @@ TEST_F(AsyncLoad, ACoroutineGetsTensorKWhileLaterTensorsStillLoad) {
   EXPECT_TRUE(holds_model(sink, model));
 }
 
+TEST_F(AsyncLoad, ACancelledWaitCompletesAtOnceAndTheLoadGoesOn) {
+  const Model model = load_model(model_);
+  const std::string held = model.tensors()[2].name;
+  const std::string last = model.tensors().back().name;
+  asio::io_context io;
+  AsyncLoader loader(io.get_executor(), small_loader());
+  HostSink sink;
+  auto readiness = TensorReadiness::create(io.get_executor());
+  PipelineOptions options = small_reads();
+  // The io thread may not deliver tensor 2 until the cancelled wait has completed: a wait that
+  // ignored its cancellation would hold the load here until kPatience ran out.
+  std::promise<void> wait_done;
+  auto wait_done_future = wait_done.get_future();
+  options.on_tensor_ready = [&](const TensorInfo& info, const Destination&) {
+    if (info.name == held) EXPECT_EQ(wait_done_future.wait_for(kPatience), std::future_status::ready);
+  };
+  readiness->watch(options);
+  std::optional<error_code> cancelled_wait;
+  std::optional<error_code> other_wait;
+  std::optional<error_code> loaded;
+  asio::cancellation_signal signal;
+  readiness->async_wait(last,
+                        asio::bind_cancellation_slot(signal.slot(), [&](error_code ec, const ReadyTensor&) {
+                          cancelled_wait = ec;
+                          wait_done.set_value();
+                        }));
+  readiness->async_wait(last, [&](error_code ec, const ReadyTensor& t) {
+    other_wait = ec;
+    EXPECT_EQ(t.info.name, last);
+  });
+  async_load(loader, model_, sink, options, [&](error_code ec, const LoadReport&) { loaded = ec; });
+  asio::post(io, [&] { signal.emit(asio::cancellation_type::terminal); });
+  io.run();
+  ASSERT_TRUE(cancelled_wait && other_wait && loaded);
+  EXPECT_EQ(*cancelled_wait, asio::error::operation_aborted);
+  EXPECT_FALSE(*other_wait) << "cancelling one wait must not touch another on the same tensor";
+  EXPECT_FALSE(*loaded) << loaded->message();
+  EXPECT_TRUE(holds_model(sink, model));
+}
+
 TEST_F(AsyncLoad, WaitersOfACancelledLoadGetOperationAborted) {
   asio::io_context io;
   AsyncLoader loader(io.get_executor(), small_loader());
