@@ -106,13 +106,14 @@ asio::awaitable<json> ModelService::load(const Request& request) {
   const auto strategy = ringload::strategy_from_name(strategy_name);
   if (!strategy) co_return failure(fmt::format("unknown strategy '{}'", strategy_name));
   options.strategy = *strategy;
-  auto sink = make_sink(request.option("sink", "host"));
+  const std::string sink_kind = request.option("sink", "host");
+  auto sink = make_sink(sink_kind);
   if (!sink) co_return failure(sink.error());
 
   auto model = std::make_shared<Model>();
   model->name = name;
   model->path = request.args[1];
-  model->sink_kind = request.option("sink", "host");
+  model->sink_kind = sink_kind;
   model->mode = mode;
   model->sink = std::move(sink).value();
   model->readiness = ringload::TensorReadiness::create(executor_);

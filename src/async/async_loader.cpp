@@ -11,8 +11,6 @@
 #include <thread>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include "pipeline/load_run.hpp"
 #include "ringload/async.hpp"
 
@@ -33,8 +31,8 @@ struct Discard {
   AsyncLoader::DiscardCompletion done;
 };
 
-Error cancelled_before_start(const std::filesystem::path& path) {
-  Error e = make_error(ErrorKind::cancelled, "the load was cancelled before it started");
+Error cancelled(const std::filesystem::path& path, const char* when) {
+  Error e = make_error(ErrorKind::cancelled, when);
   e.path = path.string();
   return e;
 }
@@ -60,7 +58,6 @@ struct AsyncLoader::Impl {
   std::atomic<std::uint64_t> completed{0};
   std::atomic<std::uint64_t> staging_bytes{0};
   std::atomic<std::uint32_t> rings_created{0};
-  std::thread::id io_thread_id;
 
   // Everything below is the io thread's alone.
   Loader loader;
@@ -96,7 +93,9 @@ void AsyncLoader::Impl::fail(Job& job, const Error& error) {
 }
 
 void AsyncLoader::Impl::admit(std::unique_ptr<Job> job) {
-  if (job->options.cancel.cancelled()) return fail(*job, cancelled_before_start(job->path));
+  if (job->options.cancel.cancelled()) {
+    return fail(*job, cancelled(job->path, "the load was cancelled before it started"));
+  }
   auto model = Model::load(job->path);
   if (!model) return fail(*job, model.error());
   job->model = std::move(model).value();
@@ -129,9 +128,7 @@ void AsyncLoader::Impl::run_discard(Discard& discard) {
 void AsyncLoader::Impl::reap_cancelled() {
   for (auto it = active.begin(); it != active.end();) {
     if ((*it)->run->cancelled()) {
-      Error e = make_error(ErrorKind::cancelled, "the load was cancelled");
-      e.path = (*it)->path.string();
-      fail(**it, e);
+      fail(**it, cancelled((*it)->path, "the load was cancelled"));
       it = active.erase(it);
     } else {
       ++it;
@@ -208,9 +205,7 @@ AsyncLoader::AsyncLoader(executor_type executor, AsyncLoaderOptions options)
     : impl_(std::make_shared<Impl>(std::move(executor), options)) {
   // The thread shares the state: if the last owner of the loader is a handler's op destroyed on
   // the io thread itself, the destructor detaches rather than joins, and the state outlives it.
-  std::thread io([impl = impl_] { impl->run_io_thread(); });
-  impl_->io_thread_id = io.get_id();
-  io_thread_ = std::move(io);
+  io_thread_ = std::thread([impl = impl_] { impl->run_io_thread(); });
 }
 
 AsyncLoader::~AsyncLoader() {

@@ -5,8 +5,6 @@
 
 #include <boost/asio/error.hpp>
 
-#include <fmt/format.h>
-
 #include "ringload/async.hpp"
 
 namespace ringload {

@@ -40,14 +40,12 @@ HugePageMemory::~HugePageMemory() {
 Result<HugePageMemory> HugePageMemory::allocate(std::uint64_t bytes, const char* what) {
   HugePageMemory memory;
   if (bytes == 0) return memory;
+  const auto failed = [&] { return fmt::format("cannot allocate {} bytes for {}", bytes, what); };
   // Over-allocate by one huge page so the memory can start on a 2 MiB boundary.
   const auto mapping_size = checked_add(bytes, kHugePage);
-  if (!mapping_size || *mapping_size > (1ULL << 47)) {
-    return make_error(ErrorKind::out_of_memory, fmt::format("cannot allocate {} bytes for {}", bytes, what));
-  }
+  if (!mapping_size || *mapping_size > (1ULL << 47)) return make_error(ErrorKind::out_of_memory, failed());
   void* mapping = ::mmap(nullptr, *mapping_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (mapping == MAP_FAILED)
-    return sys_error(errno, fmt::format("cannot allocate {} bytes for {}", bytes, what), {});
+  if (mapping == MAP_FAILED) return sys_error(errno, failed(), {});
   memory.mapping_ = static_cast<std::byte*>(mapping);
   memory.mapping_size_ = *mapping_size;
   const auto addr = reinterpret_cast<std::uintptr_t>(mapping);

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -69,6 +70,19 @@ AsyncLoaderOptions small_loader() {
 PipelineOptions small_reads(Strategy strategy = Strategy::mmap_pipelined) {
   PipelineOptions o = test::small_ring(strategy);
   return o;
+}
+
+// An on_tensor_ready hook that holds the io thread when tensor `name` arrives (empty: the first
+// tensor to arrive) until `release` is ready, and fails the test if that takes kPatience: it pins
+// a load mid-way whatever the machine's speed.
+std::function<void(const TensorInfo&, const Destination&)> hold_at(std::string name,
+                                                                   std::shared_future<void> release) {
+  return [name = std::move(name), release = std::move(release), held = false](const TensorInfo& info,
+                                                                              const Destination&) mutable {
+    if (held || (!name.empty() && info.name != name)) return;
+    held = true;
+    EXPECT_EQ(release.wait_for(kPatience), std::future_status::ready) << "tensor '" << info.name << "' held";
+  };
 }
 
 std::filesystem::path generate(const std::filesystem::path& path, std::uint64_t bytes, std::uint32_t tensors,
@@ -390,12 +404,8 @@ TEST_P(AsyncConcurrent, EightLoadsShareOneRingInTurnsAndAreAllByteExact) {
   // and the interleaving below does not depend on how fast this thread submits.
   HostSink gate_sink;
   std::promise<void> all_queued;
-  auto all_queued_future = all_queued.get_future();
   PipelineOptions gate_options = small_reads(strategy);
-  bool gate_waited = false;
-  gate_options.on_tensor_ready = [&](const TensorInfo&, const Destination&) {
-    if (!std::exchange(gate_waited, true)) (void)all_queued_future.wait_for(kPatience);
-  };
+  gate_options.on_tensor_ready = hold_at({}, all_queued.get_future().share());
   async_load(loader, gate_file, gate_sink, gate_options,
              [](error_code ec, const LoadReport&) { EXPECT_FALSE(ec) << ec.message(); });
 
@@ -505,11 +515,7 @@ TEST_F(AsyncLoad, DiscardWhileALoadIntoTheSinkIsInFlightIsRefusedAndFreesNothing
   PipelineOptions options = small_reads();
   // The load holds the io thread on its first tensor until the discard has been submitted.
   std::promise<void> submitted;
-  auto submitted_future = submitted.get_future();
-  bool first = true;
-  options.on_tensor_ready = [&](const TensorInfo&, const Destination&) {
-    if (std::exchange(first, false)) (void)submitted_future.wait_for(kPatience);
-  };
+  options.on_tensor_ready = hold_at({}, submitted.get_future().share());
   std::optional<error_code> loaded;
   std::optional<error_code> discarded;
   async_load(loader, model_, sink, options, [&](error_code ec, const LoadReport&) { loaded = ec; });
@@ -567,12 +573,7 @@ TEST_F(AsyncLoad, ACoroutineGetsTensorKWhileLaterTensorsStillLoad) {
   // The io thread may not deliver tensor 8 until the coroutine has received tensor 4: if
   // readiness only fired at the end, this would time out.
   std::promise<void> received;
-  auto received_future = received.get_future();
-  options.on_tensor_ready = [&](const TensorInfo& info, const Destination&) {
-    if (info.name == held) {
-      EXPECT_EQ(received_future.wait_for(kPatience), std::future_status::ready);
-    }
-  };
+  options.on_tensor_ready = hold_at(held, received.get_future().share());
   readiness->watch(options);
   bool load_done = false;
   bool saw_tensor_before_load_done = false;
@@ -618,10 +619,7 @@ TEST_F(AsyncLoad, ACancelledWaitCompletesAtOnceAndTheLoadGoesOn) {
   // The io thread may not deliver tensor 2 until the cancelled wait has completed: a wait that
   // ignored its cancellation would hold the load here until kPatience ran out.
   std::promise<void> wait_done;
-  auto wait_done_future = wait_done.get_future();
-  options.on_tensor_ready = [&](const TensorInfo& info, const Destination&) {
-    if (info.name == held) EXPECT_EQ(wait_done_future.wait_for(kPatience), std::future_status::ready);
-  };
+  options.on_tensor_ready = hold_at(held, wait_done.get_future().share());
   readiness->watch(options);
   std::optional<error_code> cancelled_wait;
   std::optional<error_code> other_wait;
