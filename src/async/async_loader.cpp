@@ -60,7 +60,7 @@ struct AsyncLoader::Impl {
   std::atomic<std::uint32_t> rings_created{0};
 
   // Everything below is the io thread's alone.
-  Loader loader;
+  LoadEngine engine;  // one ring and io_uring for every load
   std::vector<std::unique_ptr<Job>> active;
   std::size_t turn = 0;
 
@@ -102,11 +102,12 @@ void AsyncLoader::Impl::admit(std::unique_ptr<Job> job) {
   // Every load uses the loader's ring, whatever it asked for: one ring, never re-made.
   job->options.slot_count = options.slot_count;
   job->options.slot_size = options.slot_size;
-  Loader::Impl& shared = LoaderRunAccess::impl(loader);
-  job->run = std::make_unique<LoadRun>(shared, *job->model, *job->sink, job->options);
+  job->run = std::make_unique<LoadRun>(engine, *job->model, *job->sink, job->options);
   if (auto begun = job->run->begin(); !begun) return fail(*job, begun.error());
-  rings_created.store(shared.rings_created, std::memory_order_relaxed);
-  if (shared.ring) staging_bytes.store(shared.ring->memory().size(), std::memory_order_relaxed);
+  rings_created.store(engine.rings_created(), std::memory_order_relaxed);
+  if (const StagingRing* ring = engine.current_ring()) {
+    staging_bytes.store(ring->memory().size(), std::memory_order_relaxed);
+  }
   active.push_back(std::move(job));
 }
 

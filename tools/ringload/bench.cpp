@@ -220,6 +220,7 @@ struct Options {
   std::string cache = "cold";
   std::uint32_t repeat = 5;
   std::string sink = "null";
+  int device = 0;  // --sink cuda: which GPU
   std::string json;
   std::string svg;
   std::string out_dir = ".ringload-bench";
@@ -322,7 +323,7 @@ class Bench {
     auto memcpy_rate = bench::memcpy_gb_per_s();
     if (!memcpy_rate) return fail_error(memcpy_rate.error());
     memcpy_gb_per_s_ = *memcpy_rate;
-    if (opts_.sink == "cuda") pinned_h2d_gb_per_s_ = bench::pinned_h2d_gb_per_s();
+    if (opts_.sink == "cuda") pinned_h2d_gb_per_s_ = bench::pinned_h2d_gb_per_s(opts_.device);
     return true;
   }
 
@@ -382,6 +383,7 @@ class Bench {
 
   [[nodiscard]] std::vector<std::string> child_args(const Cell& cell, const std::string& trace) const {
     std::vector<std::string> args{"load", "-q", "--json", "--strategy", cell.strategy, "--sink", opts_.sink};
+    if (opts_.sink == "cuda") args.insert(args.end(), {"--device", std::to_string(opts_.device)});
     if (!trace.empty()) {
       args.emplace_back("--trace");
       args.push_back(trace);
@@ -795,6 +797,9 @@ std::function<int()> add_bench(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--sink", opts->sink, "null (read every byte, keep none) | host | cuda")
       ->check(CLI::IsMember({"null", "host", "cuda"}))
+      ->capture_default_str();
+  sub->add_option("--device", opts->device, "With --sink cuda: the GPU to load into (and measure H2D on)")
+      ->check(CLI::Range(0, 1023))
       ->capture_default_str();
   sub->add_option("--json", opts->json, "Write the result document (bench/BENCH_JSON.md) to F ('-': stdout)");
   sub->add_option("--svg", opts->svg, "Draw the result as an SVG into F");

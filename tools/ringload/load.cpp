@@ -47,6 +47,8 @@ Json report_json(const LoadReport& r, bool with_digests) {
          {"file_total_pages", r.file_total_pages},
          {"staging_bytes", r.staging_bytes},
          {"staging_huge_pages", r.staging_huge_pages},
+         {"staging_registered", r.staging_registered},
+         {"staging_pinned", r.staging_pinned},
          {"warnings", r.warnings}};
   if (with_digests) {
     Json tensors = Json::array();
@@ -92,6 +94,7 @@ std::function<int()> add_load(CLI::App& app) {
     std::string slot_size = "8MiB";
     std::string willneed = "0";
     std::uint32_t streams = 2;
+    int device = 0;
     std::string checksum;
     std::vector<std::string> tensors;
     std::string shard;
@@ -124,6 +127,9 @@ std::function<int()> add_load(CLI::App& app) {
   sub->add_option("--slot-size", opts->slot_size, "Bytes per staging slot (multiple of 64KiB)")
       ->capture_default_str();
   sub->add_option("--streams", opts->streams, "CUDA streams (cuda sink)")->capture_default_str();
+  sub->add_option("--device", opts->device, "The GPU to load into (cuda sink)")
+      ->check(CLI::Range(0, 1023))
+      ->capture_default_str();
   sub->add_option("--willneed", opts->willneed, "mmap-pipelined: MADV_WILLNEED this far ahead (0: off)")
       ->capture_default_str();
   sub->add_option("--checksum", opts->checksum, "sha256: hash each tensor as it passes through the ring")
@@ -180,7 +186,7 @@ std::function<int()> add_load(CLI::App& app) {
     if (!model) return fail(model.error());
     std::unique_ptr<Sink> sink;
     if (opts->sink == "cuda") {
-      auto cuda = make_cuda_sink(CudaSinkOptions{.device = 0, .streams = opts->streams});
+      auto cuda = make_cuda_sink(CudaSinkOptions{.device = opts->device, .streams = opts->streams});
       if (!cuda) return fail(cuda.error());
       sink = std::move(cuda).value();
     } else if (opts->sink == "null") {
