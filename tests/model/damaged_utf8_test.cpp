@@ -51,7 +51,7 @@ std::filesystem::path generate(const TempDir& dir, Format format, const std::str
                                const std::string& tensor_name, const nlohmann::ordered_json& metadata) {
   const std::vector<gen::TensorSpec> tensors = {
       gen::TensorSpec{.name = tensor_name, .dtype = DType::F32, .shape = {16}, .size = 64}};
-  const std::filesystem::path path = dir.file(file_name);
+  std::filesystem::path path = dir.file(file_name);
   gen::GenOptions options;
   options.format = format;
   auto written = gen::write_model(path, options, tensors, metadata);
