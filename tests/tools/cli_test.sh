@@ -161,5 +161,33 @@ check "bench with FILE and --gen exits 2" bash -c "'$ringload' bench --gen 1MiB 
 check "bench with an unknown strategy exits 2" bash -c "'$ringload' bench --strategies read,fast '$work/g.safetensors' 2>/dev/null; [[ \$? -eq 2 ]]"
 check "bench of a bad file exits 2" bash -c "'$ringload' bench -q '$work/text.bin' 2>/dev/null; [[ \$? -eq 2 ]]"
 
+# Error text is valid UTF-8 even where the file's bytes or its path are not: the JSON parser's
+# message quotes the bytes around a bad one, and a path is whatever bytes the file system holds.
+utf8_error_line() {  # FILE NAMED: exit 2, empty stdout, one stderr line, valid UTF-8, naming NAMED
+  "$ringload" inspect "$1" >"$work/out" 2>"$work/err"
+  local rc=$?
+  [[ $rc -eq 2 ]] || { echo "  $1: exit $rc, want 2" >&2; return 1; }
+  [[ ! -s "$work/out" && $(wc -l <"$work/err") -eq 1 ]] || { echo "  $1: not one stderr line" >&2; return 1; }
+  python3 -c '
+import sys
+try:
+    open(sys.argv[1], "rb").read().decode("utf-8")
+except UnicodeDecodeError as e:
+    sys.exit(f"  stderr is not UTF-8: {e}")' "$work/err" || return 1
+  grep -qF -- "$2" "$work/err" || { echo "  stderr does not name $2" >&2; return 1; }
+}
+"$ringload" gen -q --format apr --size 64KiB --tensors 3 "$work/meta.apr"
+python3 - "$work/meta.apr" <<'PY'
+import struct, sys
+data = bytearray(open(sys.argv[1], "rb").read())
+offset, size = struct.unpack_from("<QI", data, 12)  # APR_V2.md: metadata_offset, metadata_size
+value = data.index(b'":"', offset, offset + size) + 3  # the first string value's first byte
+data[value] = 0xE7  # a lead byte followed by ASCII: ill-formed
+open(sys.argv[1], "wb").write(data)
+PY
+check "bad input: APR metadata with byte 0xE7, error line is UTF-8" utf8_error_line "$work/meta.apr" '\xE7'
+cp "$work/text.bin" "$work/bad"$'\xe7'"name.gguf"
+check "bad input: path not UTF-8, error line is UTF-8" utf8_error_line "$work/bad"$'\xe7'"name.gguf" 'bad\xE7name.gguf'
+
 echo "cli: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

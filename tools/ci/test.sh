@@ -6,7 +6,8 @@
 #   4. installs the release build into a prefix and builds examples/consumer against the installed
 #      ringload.pc (not the build tree), then runs it on a fixture;
 #   5. checks clang-format (dry run, errors) and clang-tidy;
-#   6. runs each libFuzzer target for FUZZ_SECONDS (default 60) seeded from the fixtures.
+#   6. runs each libFuzzer target for FUZZ_SECONDS (default 60) seeded from the fixtures;
+#   and, right after the release build, README's main job (tools/demo.sh) on a 256 MiB model.
 # Ends with one line "tests: N passed, N failed, N skipped"; exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -24,6 +25,27 @@ bash tools/ci/install-deps.sh
 step "release build (g++)"
 [[ -f build/build.ninja ]] || meson setup build --buildtype=release
 meson compile -C build
+
+# README's main job on a small model, right after the build it needs. It once died silently (SIGPIPE
+# under pipefail) and nothing noticed: the check is that it ends well and prints its comparison
+# table, the header and a row for each of today's seven strategies (new ones may follow them).
+step "main job: SIZE=256MiB bash tools/demo.sh"
+demo_ok=1
+SIZE=256MiB EVICT=fadvise bash tools/demo.sh 2>&1 | tee build/demo.log || demo_ok=0
+python3 - build/demo.log "$demo_ok" <<'PY' | tee build/demo-check.log || status=1
+import re, sys
+text, ran_to_end = open(sys.argv[1], errors="replace").read(), sys.argv[2] == "1"
+problems = [] if ran_to_end else ["tools/demo.sh exited non-zero"]
+if not re.search(r"^strategy +ran as +seconds +GB/s +x read +x mmap", text, re.M):
+    problems.append("no comparison table header")
+for name in ["read", "mmap", "mmap-pipelined", "uring", "uring-direct", "uring-dontcache", "auto"]:
+    if not re.search(rf"^{re.escape(name)} +\S+ +\d+\.\d+ +\d+\.\d+ ", text, re.M):
+        problems.append(f"no table row for {name}")
+for p in problems:
+    print(f"demo: {p}")
+print(f"demo: {0 if problems else 1} passed, {1 if problems else 0} failed")
+sys.exit(1 if problems else 0)
+PY
 
 step "ASan+UBSan build with fuzz targets (clang)"
 [[ -f build-asan/build.ninja ]] || CXX=clang++ meson setup build-asan --buildtype=debugoptimized \
@@ -54,7 +76,7 @@ prefix="$root/build/prefix"
 rm -rf "$prefix" build/consumer
 meson configure build -Dprefix="$prefix" >/dev/null
 meson install -C build --quiet >/dev/null
-pc_dir=$(dirname "$(find "$prefix" -name ringload.pc | head -n 1)")
+pc_dir=$(dirname "$(find "$prefix" -name ringload.pc -print -quit)")  # not `| head`: SIGPIPE
 consumer_log=build/consumer.log
 # Only the prefix is visible to the consumer: its pkg-config path, no -I into the source tree.
 if PKG_CONFIG_PATH="$pc_dir" meson setup build/consumer examples/consumer >"$consumer_log" 2>&1 &&
@@ -121,7 +143,7 @@ done
 
 step "summary"
 python3 - build/gtest.json build-asan/gtest.json build/cli.log build-asan/cli.log build/service.log \
-  build-asan/service.log build/consumer.log <<'PY' || status=1
+  build-asan/service.log build/consumer.log build/demo-check.log <<'PY' || status=1
 import json, re, sys
 passed = failed = skipped = 0
 for path in sys.argv[1:3]:
