@@ -53,7 +53,7 @@ DetailStore& details() {
 
 std::optional<ErrorKind> kind_of_value(int value) {
   const int k = (value & kKindMask) - 1;
-  if (k < 0 || k > static_cast<int>(ErrorKind::out_of_memory)) return std::nullopt;
+  if (k < 0 || k > static_cast<int>(kLastErrorKind)) return std::nullopt;
   return static_cast<ErrorKind>(k);
 }
 

@@ -32,7 +32,7 @@ TEST(ErrorCode, ComparesEqualToItsKindOnly) {
 }
 
 TEST(ErrorCode, EveryKindRoundTrips) {
-  for (int k = 0; k <= static_cast<int>(ErrorKind::out_of_memory); ++k) {
+  for (int k = 0; k <= static_cast<int>(kLastErrorKind); ++k) {
     const auto kind = static_cast<ErrorKind>(k);
     if (kind == ErrorKind::cancelled) continue;
     const auto ec = make_error_code(make_error(kind, "x"));
