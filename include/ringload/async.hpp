@@ -9,9 +9,13 @@
 // Any completion token works: callbacks, use_future, use_awaitable, deferred, as_tuple,
 // redirect_error. The completion signature is void(boost::system::error_code, LoadReport); the
 // handler runs on its associated executor (else the one passed or the loader's default), never
-// inline in the initiating call, which only queues the request. Errors are ringload codes whose
-// message() names file, tensor and offset (error_code.hpp); a cancelled load completes with
-// boost::asio::error::operation_aborted.
+// inline in the initiating call, which only queues the request. On failure the code is a ringload
+// code that compares equal to its ErrorKind (`ec == ringload::ErrorKind::truncated`; error_code.hpp)
+// and report.error holds the whole Error: file, tensor, byte offset, what was expected. A cancelled
+// load completes with boost::asio::error::operation_aborted (report.error: kind cancelled).
+// Tokens that turn the code into an exception (use_future, plain use_awaitable) drop the report:
+// their system_error says the kind only. To see which file, tensor and byte, take the report too:
+// as_tuple, redirect_error or a callback.
 //
 // Cancellation: bind a cancellation slot (asio::bind_cancellation_slot, or a coroutine's, or an
 // awaitable operator) and emit terminal or partial: the load stops between chunks (well within
@@ -117,10 +121,12 @@ class AsyncLoader {
 // async_load(executor, ...) passes one with every load.
 [[nodiscard]] std::shared_ptr<AsyncLoader> default_async_loader();
 
-// A tensor as a waiter receives it.
+// A tensor as a waiter receives it: on success `info` and `destination`; when the wait fails,
+// `error` says why (the load's own Error, or not_found naming the tensor the load ended without).
 struct ReadyTensor {
   TensorInfo info;
   Destination destination;
+  std::optional<Error> error;  // set exactly when the wait's error_code is
 };
 
 // Per-tensor readiness for async users: co_await tensor k while later tensors still load.
@@ -132,8 +138,9 @@ struct ReadyTensor {
 //
 // A wait completes (on the handler's executor) once the tensor is at its destination; at once if
 // it already is; with the load's error if the load fails first, operation_aborted if it is
-// cancelled, and ErrorKind::not_found if the load ends without that tensor. One object per load.
-// A wait itself can be cancelled (a bound slot, any type: waiting has no side effect, e.g.
+// cancelled, and ErrorKind::not_found if the load ends without that tensor; on failure the
+// ReadyTensor's `error` holds the whole Error. One object per load. A wait itself can be cancelled
+// (a bound slot, any type: waiting has no side effect, e.g.
 // `co_await (ready->async_wait(name, use_awaitable) || timer.async_wait(use_awaitable))`): it then
 // completes with operation_aborted and the load goes on.
 class TensorReadiness : public std::enable_shared_from_this<TensorReadiness> {
@@ -217,10 +224,15 @@ class PendingOp {
   boost::asio::associated_cancellation_slot_t<Handler> slot_;
 };
 
-inline LoadReport report_or_empty(Result<LoadReport>& result, boost::system::error_code& ec) {
+// The completion's arguments: the report, or on failure the code of its kind and a report that
+// carries the whole Error (the code alone cannot).
+inline LoadReport report_of(Result<LoadReport>& result, boost::system::error_code& ec) {
   if (result) return std::move(result).value();
   ec = make_error_code(result.error());
-  return {};
+  LoadReport report;
+  report.path = result.error().path;
+  report.error = std::move(result).error();
+  return report;
 }
 
 struct AsyncLoadInitiation {
@@ -240,7 +252,7 @@ struct AsyncLoadInitiation {
     }
     loader->submit(path, *sink, options, [op = std::move(op)](Result<LoadReport> result) mutable {
       boost::system::error_code ec;
-      LoadReport report = report_or_empty(result, ec);
+      LoadReport report = report_of(result, ec);
       // Moved out, so the io thread keeps no reference to the op (see keep_alive).
       Op::post_completion(std::move(op), ec, std::move(report));
     });
@@ -309,8 +321,9 @@ auto async_load(const Executor& executor, std::filesystem::path path, Sink& sink
 // Unloads: frees `sink`'s destinations (Sink::discard) on the loader's io thread, between the
 // turns of the loads in flight. Freeing a model is not free: unmapping 8 GiB of host memory took
 // 10-14 ms here, cudaFree of large allocations is similar, and an event loop should spend none of
-// it. Completion signature void(boost::system::error_code); ErrorKind::invalid_argument, with
-// nothing freed, while a load into `sink` is queued or running (cancel it first). `sink` must
+// it. Completion signature void(boost::system::error_code); its one error is
+// ErrorKind::invalid_argument, with nothing freed, while a load into `sink` is queued or running
+// (cancel it first): the code alone says all there is, so no Error comes with it. `sink` must
 // outlive the completion.
 template <class CompletionToken>
 auto async_discard(AsyncLoader& loader, Sink& sink, CompletionToken&& token) {

@@ -76,6 +76,9 @@ struct AsyncLoader::Impl {
 };
 
 void AsyncLoader::Impl::complete(Job& job, Result<LoadReport> result) {
+  // The completion's Error is all a handler learns of a failure: it names the file, whichever
+  // layer failed (a sink's error knows no path).
+  if (!result && result.error().path.empty()) result.error().path = job.path.string();
   auto done = std::move(job.done);
   job.done = nullptr;
   in_flight.fetch_sub(1, std::memory_order_relaxed);
