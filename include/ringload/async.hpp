@@ -116,10 +116,18 @@ class AsyncLoader {
   std::thread io_thread_;
 };
 
-// The loader async_load(executor, ...) uses: created on first use, shared by the loads in flight,
-// freed (ring and thread) when the last of them has completed. It has no executor of its own:
-// async_load(executor, ...) passes one with every load.
-[[nodiscard]] std::shared_ptr<AsyncLoader> default_async_loader();
+// The loader async_load(executor, ...) uses: created on first use and kept until the process
+// exits, so its ring (and its pins), io_uring and io thread are paid for once, however long the
+// process idles between loads. It is a cache of resources, like malloc's arenas, not state one
+// caller can change under another: every load brings its own path, sink, options and executor,
+// and its default geometry is fixed. Never destroyed, on purpose: a destructor at exit would run
+// after the CUDA runtime's teardown (which registers on first use, later, so runs earlier) and
+// would join a thread that has nothing left to serve; the kernel reclaims the ring, the io_uring
+// and the idle thread. Loads through it must complete before the process exits, as any pending
+// asynchronous operation must. It has no executor of its own: async_load(executor, ...) passes
+// one with every load, and an async_discard through it needs a handler bound to an executor.
+// A service that wants the ring freed while it runs owns an AsyncLoader instead.
+[[nodiscard]] AsyncLoader& default_async_loader();
 
 // A tensor as a waiter receives it: on success `info` and `destination`; when the wait fails,
 // `error` says why (the load's own Error, or not_found naming the tensor the load ended without).
@@ -192,12 +200,9 @@ namespace detail {
 template <class Handler, class... Args>
 class PendingOp {
  public:
-  // `keep_alive` (the default loader) is released with the op, after the handler has run, on the
-  // handler's side: never on the io thread, which the loader's destructor joins.
   template <class DefaultExecutor>
-  PendingOp(Handler handler, const DefaultExecutor& fallback, std::shared_ptr<void> keep_alive = {})
-      : keep_alive_(std::move(keep_alive)),
-        handler_(std::move(handler)),
+  PendingOp(Handler handler, const DefaultExecutor& fallback)
+      : handler_(std::move(handler)),
         work_(boost::asio::prefer(boost::asio::get_associated_executor(handler_, fallback),
                                   boost::asio::execution::outstanding_work.tracked)),
         slot_(boost::asio::get_associated_cancellation_slot(handler_)) {}
@@ -215,7 +220,6 @@ class PendingOp {
   }
 
  private:
-  std::shared_ptr<void> keep_alive_;  // declared first: destroyed after the handler
   Handler handler_;
   std::decay_t<decltype(boost::asio::prefer(
       std::declval<boost::asio::associated_executor_t<Handler, boost::asio::any_io_executor>>(),
@@ -237,11 +241,10 @@ inline LoadReport report_of(Result<LoadReport>& result, boost::system::error_cod
 
 struct AsyncLoadInitiation {
   template <class Handler>
-  void operator()(Handler&& handler, AsyncLoader* loader, std::shared_ptr<void> keep_alive,
-                  const boost::asio::any_io_executor& fallback, const std::filesystem::path& path, Sink* sink,
-                  const PipelineOptions& options) const {
+  void operator()(Handler&& handler, AsyncLoader* loader, const boost::asio::any_io_executor& fallback,
+                  const std::filesystem::path& path, Sink* sink, const PipelineOptions& options) const {
     using Op = PendingOp<std::decay_t<Handler>, boost::system::error_code, LoadReport>;
-    auto op = std::make_shared<Op>(std::forward<Handler>(handler), fallback, std::move(keep_alive));
+    auto op = std::make_shared<Op>(std::forward<Handler>(handler), fallback);
     if (auto& slot = op->cancellation_slot(); slot.is_connected()) {
       slot.assign([cancel = options.cancel](boost::asio::cancellation_type type) {
         using boost::asio::cancellation_type;
@@ -253,7 +256,6 @@ struct AsyncLoadInitiation {
     loader->submit(path, *sink, options, [op = std::move(op)](Result<LoadReport> result) mutable {
       boost::system::error_code ec;
       LoadReport report = report_of(result, ec);
-      // Moved out, so the io thread keeps no reference to the op (see keep_alive).
       Op::post_completion(std::move(op), ec, std::move(report));
     });
   }
@@ -299,8 +301,8 @@ template <class CompletionToken>
 auto async_load(AsyncLoader& loader, std::filesystem::path path, Sink& sink, PipelineOptions options,
                 CompletionToken&& token) {
   return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, LoadReport)>(
-      detail::AsyncLoadInitiation{}, token, &loader, std::shared_ptr<void>{}, loader.get_executor(),
-      std::move(path), &sink, std::move(options));
+      detail::AsyncLoadInitiation{}, token, &loader, loader.get_executor(), std::move(path), &sink,
+      std::move(options));
 }
 
 // The same through default_async_loader(); a handler without an associated executor runs on
@@ -311,11 +313,9 @@ template <class Executor, class CompletionToken,
                            int> = 0>
 auto async_load(const Executor& executor, std::filesystem::path path, Sink& sink, PipelineOptions options,
                 CompletionToken&& token) {
-  std::shared_ptr<AsyncLoader> loader = default_async_loader();
-  AsyncLoader* raw = loader.get();
   return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, LoadReport)>(
-      detail::AsyncLoadInitiation{}, token, raw, std::shared_ptr<void>(std::move(loader)),
-      boost::asio::any_io_executor(executor), std::move(path), &sink, std::move(options));
+      detail::AsyncLoadInitiation{}, token, &default_async_loader(), boost::asio::any_io_executor(executor),
+      std::move(path), &sink, std::move(options));
 }
 
 // Unloads: frees `sink`'s destinations (Sink::discard) on the loader's io thread, between the

@@ -789,5 +789,33 @@ TEST_F(AsyncLoad, WaitersOfAFailedLoadGetItsError) {
   EXPECT_EQ(wait_error->path, missing.string());
 }
 
+// The process-wide loader is made once: a second load after the first has completed and the
+// loader has been idle reuses its ring (and io_uring, and thread).
+TEST_F(AsyncLoad, TheDefaultLoaderOutlivesIdleTime) {
+  AsyncLoader& loader = default_async_loader();
+  const AsyncLoaderStats before = loader.stats();
+  const std::size_t threads_before = test::user_threads();
+  for (int i = 0; i < 2; ++i) {
+    asio::io_context io;
+    HostSink sink;
+    PipelineOptions options;
+    options.strategy = Strategy::mmap_pipelined;  // a pipelined strategy: it needs the ring
+    std::optional<error_code> got;
+    async_load(io.get_executor(), model_, sink, options, [&](error_code ec, const LoadReport&) { got = ec; });
+    io.run();
+    ASSERT_TRUE(got);
+    ASSERT_FALSE(*got) << got->message();
+    EXPECT_TRUE(holds_model(sink, load_model(model_)));
+    EXPECT_EQ(loader.stats().loads_in_flight, 0U);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // idle: the old loader was freed here
+    EXPECT_EQ(&default_async_loader(), &loader);
+  }
+  const AsyncLoaderStats after = loader.stats();
+  EXPECT_EQ(after.loads_completed, before.loads_completed + 2);
+  EXPECT_EQ(after.rings_created, 1U) << "one ring for the process";
+  EXPECT_EQ(after.staging_bytes, AsyncLoaderOptions{}.slot_count * AsyncLoaderOptions{}.slot_size);
+  EXPECT_EQ(test::user_threads(), threads_before) << "the same io thread served both loads";
+}
+
 }  // namespace
 }  // namespace ringload
