@@ -124,7 +124,7 @@ TEST_F(AsyncLoad, CallbackLoadsAFixtureByteExactlyOnTheLoopThread) {
   HostSink sink;
   bool called = false;
   std::thread::id handler_thread;
-  async_load(loader, path, sink, {}, [&](error_code ec, LoadReport report) {
+  async_load(loader, path, sink, {}, [&](error_code ec, const LoadReport& report) {
     called = true;
     handler_thread = std::this_thread::get_id();
     EXPECT_FALSE(ec) << ec.message();
@@ -467,6 +467,7 @@ TEST_P(AsyncConcurrent, EightLoadsShareOneRingInTurnsAndAreAllByteExact) {
   const Strategy strategy = GetParam();
   constexpr int kLoads = 8;
   std::vector<std::filesystem::path> files;
+  files.reserve(kLoads);
   for (int i = 0; i < kLoads; ++i) {
     files.push_back(generate(dir_->file(fmt::format("c{}.safetensors", i)), 2ULL << 20, 32, 100 + i));
   }
