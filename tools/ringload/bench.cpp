@@ -436,6 +436,7 @@ class Bench {
       bench::ChildReport oom;  // a finding, not a failure: the next run of the cell goes ahead
       oom.figures = bench::oom_killed_run();
       record_pressure(oom.figures, *child, cgroup_stat);
+      record_zram(oom.figures, zram_before, zram_after, nullptr);
       return oom;
     }
     if (child->exit_code != 0) {
@@ -448,24 +449,8 @@ class Bench {
       return std::nullopt;
     }
     record_pressure(report->figures, *child, cgroup_stat);
-    if (zram_before && zram_after && zram_before->initialised && zram_after->initialised) {
-      zram_live_ = true;
-      // Held: the child measured zram at the end of its hold, still alive; else after it exited.
-      const bool held = report->hold && report->hold->zram_initialised && pressure_.hold_s() > 0;
-      const auto delta = [](double after, std::uint64_t before) {
-        return after - static_cast<double>(before);
-      };
-      RunFigures& f = report->figures;
-      f.zram_orig_delta =
-          delta(held ? report->hold->zram_orig_data_size : static_cast<double>(zram_after->orig_data_bytes),
-                zram_before->orig_data_bytes);
-      f.zram_compr_delta =
-          delta(held ? report->hold->zram_compr_data_size : static_cast<double>(zram_after->compr_data_bytes),
-                zram_before->compr_data_bytes);
-      f.zram_mem_used_delta = delta(
-          held ? report->hold->zram_mem_used_total : static_cast<double>(zram_after->mem_used_total_bytes),
-          zram_before->mem_used_total_bytes);
-    }
+    const bool held = report->hold && pressure_.hold_s() > 0;
+    record_zram(report->figures, zram_before, zram_after, held ? &*report->hold : nullptr);
     if (report->hold) {
       report->figures.swap_bytes = report->hold->swap_bytes;
       report->figures.anon_rss_bytes = report->hold->anon_rss_bytes;
@@ -484,6 +469,25 @@ class Bench {
     f.major_faults = child.major_faults;
     f.cgroup_file_bytes_peak = child.cgroup_file_bytes_peak;
     if (cgroup) f.cgroup_peak_bytes = static_cast<double>(cgroup->peak_bytes);
+  }
+
+  // zram's mm_stat deltas against the reading before the child: from the child's own reading at
+  // the end of its hold (it was still alive), else from ours after it exited.
+  void record_zram(RunFigures& f, const Result<ZramStat>& before, const Result<ZramStat>& after,
+                   const bench::HoldReport* hold) {
+    if (!before || !after || !before->initialised || !after->initialised) return;
+    zram_live_ = true;
+    const bool at_hold_end = hold != nullptr && hold->zram_initialised;
+    const auto delta = [](double now, std::uint64_t then) { return now - static_cast<double>(then); };
+    f.zram_orig_delta =
+        delta(at_hold_end ? hold->zram_orig_data_size : static_cast<double>(after->orig_data_bytes),
+              before->orig_data_bytes);
+    f.zram_compr_delta =
+        delta(at_hold_end ? hold->zram_compr_data_size : static_cast<double>(after->compr_data_bytes),
+              before->compr_data_bytes);
+    f.zram_mem_used_delta =
+        delta(at_hold_end ? hold->zram_mem_used_total : static_cast<double>(after->mem_used_total_bytes),
+              before->mem_used_total_bytes);
   }
 
   bool run_cell(Cell& cell, std::uint32_t rep) {
