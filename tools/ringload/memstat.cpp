@@ -47,8 +47,10 @@ std::string zram_text(const ZramStat& z) {
                      format_bytes(z.mem_used_max_bytes));
 }
 
-std::string limit_text(const MemoryCgroupStat& s) {
-  return s.limit_bytes ? format_bytes(*s.limit_bytes) : std::string("no limit");
+// "1.20 GiB of 4.00 GiB", or "1.20 GiB (no limit)".
+std::string usage_text(const MemoryCgroupStat& s) {
+  return s.limit_bytes ? fmt::format("{} of {}", format_bytes(s.current_bytes), format_bytes(*s.limit_bytes))
+                       : fmt::format("{} (no limit)", format_bytes(s.current_bytes));
 }
 
 // One sample of everything memstat shows.
@@ -136,10 +138,9 @@ std::string cgroup_text(const Snapshot& s) {
                                         s.cgroup->version == CgroupVersion::v2 ? "v2" : "v1");
   if (!s.cgroup_stat) return where + ": unreadable";
   const MemoryCgroupStat& c = *s.cgroup_stat;
-  return fmt::format("{}: {} of {}, peak {} (anonymous {}, page cache {}), swap {}, OOM kills {}", where,
-                     format_bytes(c.current_bytes), limit_text(c), format_bytes(c.peak_bytes),
-                     format_bytes(c.anon_bytes), format_bytes(c.file_bytes), format_bytes(c.swap_bytes),
-                     c.oom_kills);
+  return fmt::format("{}: {}, peak {} (anonymous {}, page cache {}), swap {}, OOM kills {}", where,
+                     usage_text(c), format_bytes(c.peak_bytes), format_bytes(c.anon_bytes),
+                     format_bytes(c.file_bytes), format_bytes(c.swap_bytes), c.oom_kills);
 }
 
 void print_snapshot(const Snapshot& s, int pid) {
@@ -166,9 +167,8 @@ std::string watch_line(const Snapshot& s, double t_s) {
                   format_bytes(m.rss_anon_bytes), format_bytes(m.rss_file_bytes), format_bytes(m.swap_bytes));
   if (s.cgroup_stat) {
     const MemoryCgroupStat& c = *s.cgroup_stat;
-    line += fmt::format(" | cgroup {} of {} (anon {}, cache {}) peak {}", format_bytes(c.current_bytes),
-                        limit_text(c), format_bytes(c.anon_bytes), format_bytes(c.file_bytes),
-                        format_bytes(c.peak_bytes));
+    line += fmt::format(" | cgroup {} (anon {}, cache {}) peak {}", usage_text(c), format_bytes(c.anon_bytes),
+                        format_bytes(c.file_bytes), format_bytes(c.peak_bytes));
     if (c.oom_kills > 0) line += fmt::format(" OOM kills {}", c.oom_kills);
   }
   if (s.zram.initialised) {
@@ -192,14 +192,14 @@ int watch(int pid, int shown_pid, const std::vector<std::string>& files, bool js
   const auto start = std::chrono::steady_clock::now();
   auto next = start;
   int status = kExitOk;
-  for (;;) {
+  for (bool first = true;; first = false) {
     bool file_failed = false;
     auto snapshot = take_snapshot(pid, files, file_failed);
     const double t_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!snapshot) {
       // The watched process exiting is how a watch of a load ends.
       fmt::print(stderr, "ringload memstat: {}\n", snapshot.error().to_string());
-      status = snapshot.error().kind == ErrorKind::not_found ? kExitOk : kExitFailure;
+      status = !first && snapshot.error().kind == ErrorKind::not_found ? kExitOk : kExitFailure;
       break;
     }
     if (file_failed) status = kExitFailure;
