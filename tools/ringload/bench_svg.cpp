@@ -1011,6 +1011,8 @@ double draw_pressure(Svg& svg, const BenchDoc& d, double top) {
                       tspan(fmt::format("OOM-killed ({}/{} runs)", r.oom_killed_runs, r.run_count),
                             fmt::format("font-weight=\"bold\" fill=\"{}\"", kOom)),
                       "font-size=\"12.5\"");
+    } else if (!m.held_anon_bytes && !m.swap_bytes) {
+      svg.label(kPressureTextX, y + 15, "held —", "font-size=\"12.5\"");
     } else {
       std::string held = tspan("held " + format_bytes_short(anon + swap), "font-weight=\"bold\"");
       held += escape_xml(
