@@ -381,17 +381,11 @@ class Bench {
   }
 
   [[nodiscard]] std::vector<std::string> child_args(const Cell& cell, const std::string& trace) const {
-    std::vector<std::string> args{"load",
-                                  "-q",
-                                  "--json",
-                                  "--strategy",
-                                  cell.strategy,
-                                  "--sink",
-                                  opts_.sink,
+    std::vector<std::string> args{"load", "-q", "--json", "--strategy", cell.strategy, "--sink", opts_.sink,
                                   "--hold",
-                                  fmt::format("{}", pressure_.hold_s()),
-                                  "--zram-device",
-                                  pressure_.zram_sysfs_dir().string()};
+                                  // The traced run only draws the timeline: nothing to hold for.
+                                  fmt::format("{}", trace.empty() ? pressure_.hold_s() : 0.0),
+                                  "--zram-device", pressure_.zram_sysfs_dir().string()};
     if (!trace.empty()) {
       args.emplace_back("--trace");
       args.push_back(trace);

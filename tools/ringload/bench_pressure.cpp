@@ -29,7 +29,7 @@ const Json& member(const Json& object, const char* key) {
 
 std::string bytes_text(std::optional<double> v, bool signed_delta = false) {
   if (!v) return "-";
-  const std::string text = format_bytes(static_cast<std::uint64_t>(std::abs(*v)));
+  std::string text = format_bytes(static_cast<std::uint64_t>(std::abs(*v)));
   if (!signed_delta) return text;
   return (*v < 0 ? "-" : "+") + text;
 }

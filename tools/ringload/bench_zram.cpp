@@ -23,7 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const fs::path kControl = "/sys/class/zram-control";
+constexpr std::string_view kControl = "/sys/class/zram-control";
 constexpr int kSwapPriority = 32767;  // above any disk swap: the bench measures zram
 
 std::string read_text(const fs::path& file) {
@@ -88,7 +88,7 @@ std::string zram_unavailable_reason() {
   if (::geteuid() != 0)
     return "--zram needs root: it configures /sys/block/zram* and turns swap on (run with sudo)";
   std::error_code ec;
-  if (!fs::exists("/sys/block/zram0", ec) && !fs::exists(kControl / "hot_add", ec))
+  if (!fs::exists("/sys/block/zram0", ec) && !fs::exists(fs::path(kControl) / "hot_add", ec))
     return "--zram: this kernel has no zram device (/sys/block/zram0, /sys/class/zram-control): load the "
            "module with `modprobe zram`";
   return {};
@@ -136,11 +136,11 @@ Result<void> ZramSwap::set_up(const ZramSwapOptions& options) {
     device_ = "/dev/zram0";
   } else {
     // zram0 holds someone's data (or swap): a device of our own, removed at the end.
-    const std::string id_text = trimmed(read_text(kControl / "hot_add"));
+    const std::string id_text = trimmed(read_text(fs::path(kControl) / "hot_add"));
     char* end = nullptr;
     const long id = std::strtol(id_text.c_str(), &end, 10);
     if (id_text.empty() || *end != '\0' || id < 0)
-      return make_error(ErrorKind::io, "zram0 is in use and " + (kControl / "hot_add").string() +
+      return make_error(ErrorKind::io, "zram0 is in use and " + (fs::path(kControl) / "hot_add").string() +
                                            " gave no new device (is zram built with hot_add?)");
     hot_added_id_ = static_cast<int>(id);
     sysfs_dir_ = fmt::format("/sys/block/zram{}", id);
@@ -234,7 +234,7 @@ Result<void> ZramSwap::restore() {
     keep(std::move(back));
   }
   if (hot_added_id_ >= 0 && !disksize_set_ && !swap_on_) {
-    auto removed = write_attribute(kControl / "hot_remove", std::to_string(hot_added_id_));
+    auto removed = write_attribute(fs::path(kControl) / "hot_remove", std::to_string(hot_added_id_));
     if (removed) hot_added_id_ = -1;
     keep(std::move(removed));
   }

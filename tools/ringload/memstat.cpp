@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <optional>
 #include <string>
@@ -210,7 +211,7 @@ int watch(int pid, int shown_pid, const std::vector<std::string>& files, bool js
     } else {
       fmt::print("{}\n", watch_line(*snapshot, t_s));
     }
-    std::fflush(stdout);
+    (void)std::fflush(stdout);  // a line per sample, also into a pipe
     next += std::chrono::milliseconds(interval_ms);
     const auto wait = std::max(std::chrono::nanoseconds(0), next - std::chrono::steady_clock::now());
     const timespec timeout{static_cast<time_t>(wait.count() / 1000000000),
