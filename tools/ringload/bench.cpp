@@ -4,7 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -26,6 +27,8 @@
 
 #include "base/json.hpp"
 #include "bench_ceiling.hpp"
+#include "bench_pressure.hpp"
+#include "bench_spawn.hpp"
 #include "bench_stats.hpp"
 #include "bench_svg.hpp"
 #include "commands.hpp"
@@ -36,8 +39,6 @@
 #include "ringload/memstat.hpp"
 #include "ringload/pipeline.hpp"
 #include "units.hpp"
-
-extern char** environ;  // NOLINT(readability-redundant-declaration): posix_spawn's envp
 
 namespace ringload::cli {
 namespace {
@@ -104,6 +105,8 @@ struct ChildOutput {
   int exit_code = -1;  // 128 + signal when killed
   std::string out;
   std::string err;
+  double major_faults = 0;                              // wait4's rusage
+  double cgroup_file_bytes_peak = bench::kNotMeasured;  // sampled every 10 ms in a run cgroup
 };
 
 std::string last_line(const std::string& text) {
@@ -136,52 +139,41 @@ Result<std::pair<UniqueFd, UniqueFd>> make_pipe() {
 }
 
 // Runs `exe args...` with stdout and stderr captured, calling `tick(seconds)` about 10 times a
-// second while it runs. A held signal terminates the child and returns `cancelled`.
+// second while it runs; in `cgroup` when given (placed there before it starts), whose page cache
+// is then sampled every 10 ms. A held signal terminates the child and returns `cancelled`.
 Result<ChildOutput> run_child(const std::string& exe, const std::vector<std::string>& args,
-                              SignalGuard& signals, const std::function<void(double)>& tick) {
+                              SignalGuard& signals, const std::function<void(double)>& tick,
+                              const bench::RunCgroup* cgroup = nullptr) {
   auto [out_read, out_write] = RINGLOAD_TRY(make_pipe());
   auto [err_read, err_write] = RINGLOAD_TRY(make_pipe());
   // The child's ends must block: the child does not expect O_NONBLOCK on its stdout.
   (void)::fcntl(out_write.get(), F_SETFL, 0);
   (void)::fcntl(err_write.get(), F_SETFL, 0);
 
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, out_write.get(), STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, err_write.get(), STDERR_FILENO);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  sigset_t defaults;
-  sigemptyset(&defaults);
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) sigaddset(&defaults, s);
-  posix_spawnattr_setsigmask(&attr, &none);  // our held signals must reach the child as usual
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
-  std::vector<std::string> argv_storage;
-  argv_storage.push_back(exe);
-  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  argv.reserve(argv_storage.size() + 1);
-  for (auto& a : argv_storage) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, exe.c_str(), &actions, &attr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) return sys_error(rc, "cannot start the child process", exe);
+  std::vector<std::string> argv{exe};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const pid_t pid = RINGLOAD_TRY(bench::spawn_child(argv, out_write.get(), err_write.get(), cgroup));
   out_write = UniqueFd();
   err_write = UniqueFd();
 
   ChildOutput result;
   bool interrupted = false;
   const auto start = std::chrono::steady_clock::now();
+  auto last_sample = start - std::chrono::seconds(1);
+  const auto sample = [&] {
+    const auto now = std::chrono::steady_clock::now();
+    if (cgroup == nullptr || now - last_sample < std::chrono::milliseconds(10)) return;
+    last_sample = now;
+    if (auto file = cgroup->file_bytes()) {
+      const auto bytes = static_cast<double>(*file);
+      result.cgroup_file_bytes_peak =
+          std::isnan(result.cgroup_file_bytes_peak) ? bytes : std::max(result.cgroup_file_bytes_peak, bytes);
+    }
+  };
   pollfd fds[3] = {{out_read.get(), POLLIN, 0}, {err_read.get(), POLLIN, 0}, {signals.fd(), POLLIN, 0}};
   while (fds[0].fd >= 0 || fds[1].fd >= 0) {
-    const int ready = ::poll(fds, 3, 100);
+    sample();
+    const int ready = ::poll(fds, 3, cgroup != nullptr ? 10 : 100);
     if (ready < 0 && errno != EINTR) break;
     if (fds[0].fd >= 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) && !drain(fds[0].fd, result.out)) {
       fds[0].fd = -1;
@@ -197,9 +189,12 @@ Result<ChildOutput> run_child(const std::string& exe, const std::vector<std::str
     if (tick) tick(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  rusage usage{};
+  while (::wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
   }
+  sample();
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.major_faults = static_cast<double>(usage.ru_majflt);
   if (interrupted) return make_error(ErrorKind::cancelled, "interrupted");
   return result;
 }
@@ -225,6 +220,7 @@ struct Options {
   std::string svg;
   std::string out_dir = ".ringload-bench";
   std::string evict = "auto";
+  bench::PressureOptions pressure;
   bool keep = false;
   bool quiet = false;
 };
@@ -250,8 +246,12 @@ struct Cell {
 // What one bench invocation measures and accumulates; run() drives it.
 class Bench {
  public:
-  Bench(const Options& options, fs::path file, FileInfo info, SignalGuard& signals)
-      : opts_(options), file_(std::move(file)), info_(std::move(info)), signals_(signals) {}
+  Bench(const Options& options, fs::path file, FileInfo info, SignalGuard& signals, bench::Pressure& pressure)
+      : opts_(options),
+        file_(std::move(file)),
+        info_(std::move(info)),
+        signals_(signals),
+        pressure_(pressure) {}
 
   // kExitOk, kExitFailure (a strategy failed, or an I/O error), kExitInterrupted.
   int run() {
@@ -382,7 +382,11 @@ class Bench {
   }
 
   [[nodiscard]] std::vector<std::string> child_args(const Cell& cell, const std::string& trace) const {
-    std::vector<std::string> args{"load", "-q", "--json", "--strategy", cell.strategy, "--sink", opts_.sink};
+    std::vector<std::string> args{"load", "-q", "--json", "--strategy", cell.strategy, "--sink", opts_.sink,
+                                  "--hold",
+                                  // The traced run only draws the timeline: nothing to hold for.
+                                  fmt::format("{}", trace.empty() ? pressure_.hold_s() : 0.0),
+                                  "--zram-device", pressure_.zram_sysfs_dir().string()};
     if (opts_.sink == "cuda") args.insert(args.end(), {"--device", std::to_string(opts_.device)});
     if (!trace.empty()) {
       args.emplace_back("--trace");
@@ -405,14 +409,32 @@ class Bench {
           std::min(0.95 * static_cast<double>(info_.file_size), seconds * expect_gb_per_s * 1e9);
       show(base + static_cast<std::uint64_t>(guess));
     };
-    const auto zram_before = zram_stat();
-    auto child = run_child(exe_, child_args(cell, trace), signals_, tick);
-    const auto zram_after = zram_stat();
+    auto cgroup = pressure_.next_run_cgroup();
+    if (!cgroup) {
+      fail_error(cgroup.error());
+      return std::nullopt;
+    }
+    const bench::RunCgroup* run_cgroup = cgroup->has_value() ? &**cgroup : nullptr;
+    const auto zram_before = zram_stat(pressure_.zram_sysfs_dir());
+    auto child = run_child(exe_, child_args(cell, trace), signals_, tick, run_cgroup);
+    const auto zram_after = zram_stat(pressure_.zram_sysfs_dir());
     if (!child) {
       fail_error(child.error());
       return std::nullopt;
     }
     advance(info_.file_size);
+    std::optional<MemoryCgroupStat> cgroup_stat;
+    if (run_cgroup != nullptr) {
+      auto stat = run_cgroup->stat();
+      if (stat) cgroup_stat = *stat;
+    }
+    if (child->exit_code != 0 && cgroup_stat && cgroup_stat->oom_kills > 0) {
+      bench::ChildReport oom;  // a finding, not a failure: the next run of the cell goes ahead
+      oom.figures = bench::oom_killed_run();
+      record_pressure(oom.figures, *child, cgroup_stat);
+      record_zram(oom.figures, zram_before, zram_after, nullptr);
+      return oom;
+    }
     if (child->exit_code != 0) {
       cell.failure = fmt::format("exit {}: {}", child->exit_code, last_line(child->err));
       return std::nullopt;
@@ -422,16 +444,46 @@ class Bench {
       cell.failure = "unreadable report: " + report.error().to_string();
       return std::nullopt;
     }
-    if (zram_before && zram_after && zram_before->initialised && zram_after->initialised) {
-      report->figures.zram_orig_delta = static_cast<double>(zram_after->orig_data_bytes) -
-                                        static_cast<double>(zram_before->orig_data_bytes);
-      zram_live_ = true;
+    record_pressure(report->figures, *child, cgroup_stat);
+    const bool held = report->hold && pressure_.hold_s() > 0;
+    record_zram(report->figures, zram_before, zram_after, held ? &*report->hold : nullptr);
+    if (report->hold) {
+      report->figures.swap_bytes = report->hold->swap_bytes;
+      report->figures.anon_rss_bytes = report->hold->anon_rss_bytes;
+      report->figures.file_resident_pages = report->hold->file_resident_pages;
     }
     for (const std::string& w : report->warnings) {
       std::string note = cell.strategy + ": " + w;
       if (std::find(notes_.begin(), notes_.end(), note) == notes_.end()) notes_.push_back(std::move(note));
     }
     return std::move(report).value();
+  }
+
+  // What the bench measured around the child: its major faults, its cgroup's peaks and OOM kills.
+  static void record_pressure(RunFigures& f, const ChildOutput& child,
+                              const std::optional<MemoryCgroupStat>& cgroup) {
+    f.major_faults = child.major_faults;
+    f.cgroup_file_bytes_peak = child.cgroup_file_bytes_peak;
+    if (cgroup) f.cgroup_peak_bytes = static_cast<double>(cgroup->peak_bytes);
+  }
+
+  // zram's mm_stat deltas against the reading before the child: from the child's own reading at
+  // the end of its hold (it was still alive), else from ours after it exited.
+  void record_zram(RunFigures& f, const Result<ZramStat>& before, const Result<ZramStat>& after,
+                   const bench::HoldReport* hold) {
+    if (!before || !after || !before->initialised || !after->initialised) return;
+    zram_live_ = true;
+    const bool at_hold_end = hold != nullptr && hold->zram_initialised;
+    const auto delta = [](double now, std::uint64_t then) { return now - static_cast<double>(then); };
+    f.zram_orig_delta =
+        delta(at_hold_end ? hold->zram_orig_data_size : static_cast<double>(after->orig_data_bytes),
+              before->orig_data_bytes);
+    f.zram_compr_delta =
+        delta(at_hold_end ? hold->zram_compr_data_size : static_cast<double>(after->compr_data_bytes),
+              before->compr_data_bytes);
+    f.zram_mem_used_delta =
+        delta(at_hold_end ? hold->zram_mem_used_total : static_cast<double>(after->mem_used_total_bytes),
+              before->mem_used_total_bytes);
   }
 
   bool run_cell(Cell& cell, std::uint32_t rep) {
@@ -448,6 +500,11 @@ class Bench {
       return true;
     }
     cell.runs.push_back(report->figures);
+    if (report->figures.oom_killed > 0) {
+      log_step(fmt::format("[{}/{}] {} {}: OOM-killed in its {} cgroup", rep, opts_.repeat, cell.strategy,
+                           cell.cache, opts_.pressure.memory_limit));
+      return true;
+    }
     if (std::find(cell.ran_as.begin(), cell.ran_as.end(), report->ran_as) == cell.ran_as.end()) {
       cell.ran_as.push_back(report->ran_as);
     }
@@ -537,18 +594,20 @@ class Bench {
     std::string ran_as;
     for (const std::string& a : cell.ran_as) ran_as += (ran_as.empty() ? "" : "/") + a;
     const double ceiling = ceiling_for(cell.cache);
-    Json j{{"strategy", cell.strategy},
-           {"ran_as", ran_as},
-           {"cache", cell.cache},
-           {"runs", std::move(runs)},
-           {"median", bench::run_json(s.median)},
-           {"min", bench::run_json(s.min)},
-           {"max", bench::run_json(s.max)},
-           {"fraction_of_ceiling", ceiling > 0 ? s.median.gb_per_s / ceiling : 0.0}};
+    Json j{
+        {"strategy", cell.strategy},
+        {"ran_as", ran_as},
+        {"cache", cell.cache},
+        {"runs", std::move(runs)},
+        {"median", bench::run_json(s.median)},
+        {"min", bench::run_json(s.min)},
+        {"max", bench::run_json(s.max)},
+        {"fraction_of_ceiling", ceiling > 0 && s.median.gb_per_s >= 0 ? s.median.gb_per_s / ceiling : 0.0}};
     for (const auto& [key, baseline] : {std::pair{"x_read", "read"}, std::pair{"x_mmap", "mmap"}}) {
       const Cell* base = find_cell(baseline, cell.cache);
-      const double base_wall = base ? bench::summarize(base->runs).median.wall_s : 0;
-      j[key] = base != nullptr && s.median.wall_s > 0 ? Json(base_wall / s.median.wall_s) : Json(nullptr);
+      const double base_wall = base ? bench::summarize(base->runs).median.wall_s : bench::kNotMeasured;
+      // NaN (an OOM-killed baseline or cell) is not > 0: no ratio.
+      j[key] = base_wall > 0 && s.median.wall_s > 0 ? Json(base_wall / s.median.wall_s) : Json(nullptr);
     }
     return j;
   }
@@ -578,6 +637,7 @@ class Bench {
         {"results", std::move(results)},
         {"timeline",
          timeline_.is_null() ? Json{{"strategy", ""}, {"cache", ""}, {"spans", Json::array()}} : timeline_},
+        {"pressure", pressure_.json()},
     };
   }
 
@@ -654,6 +714,7 @@ class Bench {
   fs::path file_;
   FileInfo info_;
   SignalGuard& signals_;
+  bench::Pressure& pressure_;
   std::string exe_;
   std::string started_utc_;
   std::string load_before_;
@@ -702,7 +763,7 @@ std::string check_options(const Options& o) {
     }
   }
   if (o.json == "-" && o.svg == "-") return "--svg needs a file name";
-  return {};
+  return bench::check_pressure_options(o.pressure);
 }
 
 int run_bench(const Options& opts) {
@@ -711,6 +772,16 @@ int run_bench(const Options& opts) {
     return kExitBadInput;
   }
   SignalGuard signals;
+  // Before anything runs: a bench that cannot have its cgroups or zram says so in one line.
+  auto pressure = bench::Pressure::prepare(opts.pressure, [&signals] { return signals.fired(); });
+  if (!pressure) {
+    const Error& e = pressure.error();
+    if (e.kind == ErrorKind::cancelled) return kExitInterrupted;
+    fmt::print(stderr, "ringload bench: {}\n", e.path.empty() ? e.message : e.to_string());
+    const bool cannot_here = e.kind == ErrorKind::permission_denied ||
+                             e.kind == ErrorKind::unsupported_feature || e.kind == ErrorKind::not_found;
+    return cannot_here ? kExitBadInput : kExitFailure;
+  }
   fs::path file = opts.file;
   // Declared in this order so the file goes before its directory (removed only if we made it
   // and it is empty).
@@ -754,8 +825,13 @@ int run_bench(const Options& opts) {
     fmt::print(stderr, "ringload bench: {}\n", info.error().to_string());
     return exit_code_for(info.error());
   }
-  Bench bench(opts, file, *info, signals);
-  return bench.run();
+  Bench bench(opts, file, *info, signals, *pressure);
+  const int status = bench.run();
+  if (auto restored = pressure->restore(); !restored) {
+    fmt::print(stderr, "ringload bench: zram not fully restored: {}\n", restored.error().to_string());
+    return status == kExitOk ? kExitFailure : status;
+  }
+  return status;
 }
 
 }  // namespace
@@ -774,9 +850,15 @@ std::function<int()> add_bench(CLI::App& app) {
       "bandwidth), the ratio to the read and mmap baselines, time to first tensor, CPU-s/GB, peak\n"
       "RSS, and the anonymous memory and page cache left behind. One extra, traced run of the\n"
       "fastest strategy gives the read/copy/release timeline (--json, --svg).\n"
+      "Under memory pressure (root): --memory-limit runs each child in a fresh memory cgroup with that\n"
+      "limit, as a container would (OOM kills are reported, not failures); --zram sets up zram swap for\n"
+      "the bench and restores exactly what was there after it; --hold keeps each child alive with what\n"
+      "a service using its strategy keeps (read: its heap copy) and measures swap and zram at the end.\n"
       "Examples:\n"
       "  ringload bench --gen 8GiB --format safetensors --repeat 5 --json out.json --svg out.svg\n"
-      "  ringload bench --strategies read,mmap,auto --cache both model.gguf");
+      "  ringload bench --strategies read,mmap,auto --cache both model.gguf\n"
+      "  ringload bench --gen 4GiB --format safetensors --memory-limit 1GiB --zram 4GiB --hold 20 \\\n"
+      "      --strategies read,mmap,mmap-pipelined,uring-direct,auto --repeat 3 --svg pressure.svg");
   sub->add_option("file", opts->file, "Model file to load (or --gen)");
   sub->add_option("--gen", opts->gen_size,
                   "Generate a SIZE file (64MiB, 2GiB, ...) in --out-dir to bench on");
@@ -810,6 +892,19 @@ std::function<int()> add_bench(CLI::App& app) {
                   "drop-caches | fadvise (this file only: kinder to a shared machine)")
       ->check(CLI::IsMember({"auto", "drop-caches", "fadvise"}))
       ->capture_default_str();
+  sub->add_option("--memory-limit", opts->pressure.memory_limit,
+                  "Run each child in a fresh memory cgroup under the bench's own, limited to SIZE (cgroup v2 "
+                  "memory.max, v1 memory.limit_in_bytes), removed after the run; 'max': no limit, only the "
+                  "cgroup figures. Needs root (or a delegated cgroup)");
+  sub->add_option(
+      "--zram", opts->pressure.zram,
+      "Swap on zram of SIZE (lz4 where available) for the bench's duration, on zram0 if unused, "
+      "else a hot-added device; swap, disksize and comp_algorithm restored after, also on Ctrl-C. "
+      "Needs root and the zram module");
+  sub->add_option("--hold", opts->pressure.hold_s,
+                  "After its load each child stays alive SECONDS keeping what a service using its strategy "
+                  "keeps (read: the heap copy; mmap: the mapping; the others: the sink's destinations), then "
+                  "reports swap, anonymous RSS, zram and page cache");
   sub->add_flag("-q,--quiet", opts->quiet, "No progress bar or per-run lines");
 
   return [opts]() { return run_bench(*opts); };
