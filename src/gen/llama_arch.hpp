@@ -27,6 +27,10 @@ struct LlamaShape {
 inline constexpr std::uint64_t kLlamaHeadDim = 128;
 // <unk>, <s>, </s>, then one byte-fallback token per byte value.
 inline constexpr std::uint64_t kLlamaFixedTokens = 3 + 256;
+// The smallest vocabulary gen writes: the fixed tokens, "▁", and every printable ASCII character
+// with and without "▁", so any text round-trips through llama.cpp's tokenizer (a lone "▁" that
+// only byte fallback could spell would come back as its three bytes, not as a space).
+inline constexpr std::uint64_t kLlamaMinVocab = kLlamaFixedTokens + 1 + 2 * 94;
 
 // llama.cpp's LLAMA_FTYPE for a model whose matrices are `dtype` (its llama.h enum); nullopt for
 // types llama.cpp has no file type for (I8..I64, F64, Q8_1, Q8_K, MXFP4 outside MoE).

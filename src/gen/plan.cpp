@@ -238,8 +238,7 @@ Result<std::pair<Structure, Dims>> choose_shape(const GenOptions& options, Arch 
   const std::uint64_t fixed = fixed_bytes(s, dims, size);
   const std::uint64_t left = options.target_bytes > fixed ? options.target_bytes - fixed : 0;
   const std::uint64_t row_bytes = size.matrix(1, hidden);
-  dims.vocab =
-      std::max<std::uint64_t>(llama ? kLlamaFixedTokens : 1, left / (embedding_copies(s) * row_bytes));
+  dims.vocab = std::max<std::uint64_t>(llama ? kLlamaMinVocab : 1, left / (embedding_copies(s) * row_bytes));
   return std::pair{s, dims};
 }
 

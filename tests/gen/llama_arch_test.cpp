@@ -188,6 +188,8 @@ TEST(GenLlama, VocabularyIsByteFallbackSentencePieceWithDistinctTokens) {
     EXPECT_TRUE(all.count("\xE2\x96\x81" + std::string(1, c))) << c;
   }
   EXPECT_EQ(make_vocabulary(kLlamaFixedTokens).tokens.back(), "<0xFF>");
+  const Vocabulary smallest = make_vocabulary(kLlamaMinVocab);
+  EXPECT_EQ(smallest.tokens.back(), "\xE2\x96\x81~") << "ends with the last printable ASCII piece";
 }
 
 TEST(GenLlama, SizeLandsWithinTenPercentAndTheVocabularyIsTheEmbeddingsRows) {
@@ -203,17 +205,17 @@ TEST(GenLlama, SizeLandsWithinTenPercentAndTheVocabularyIsTheEmbeddingsRows) {
       EXPECT_GT(ratio, 0.9) << dtype_name(dtype) << " " << target;
       EXPECT_LT(ratio, 1.1) << dtype_name(dtype) << " " << target;
       ASSERT_EQ(plan->front().name, "token_embd.weight");
-      EXPECT_GE(plan->front().shape[1], kLlamaFixedTokens);
+      EXPECT_GE(plan->front().shape[1], kLlamaMinVocab);
       EXPECT_EQ(plan->front().shape[0] % 256, 0U) << "whole K-quant super-blocks and 128-wide heads";
     }
   }
 }
 
-TEST(GenLlama, TinyTargetsStillGetOneLayerAndTheFixedTokens) {
+TEST(GenLlama, TinyTargetsStillGetOneLayerAndTheSmallestVocabulary) {
   auto plan = plan_tensors(llama_options(DType::F32, 4096));
   ASSERT_TRUE(plan);
   EXPECT_EQ(plan->size(), 12U);
-  EXPECT_EQ(plan->front().shape, (std::vector<std::uint64_t>{256, kLlamaFixedTokens}));
+  EXPECT_EQ(plan->front().shape, (std::vector<std::uint64_t>{256, kLlamaMinVocab}));
 }
 
 TEST(GenLlama, ExactTensorCountsAddOnlyTheBiasesLlamaCppKnows) {
