@@ -26,6 +26,7 @@
 
 #include "base/json.hpp"
 #include "bench_ceiling.hpp"
+#include "bench_peers.hpp"
 #include "bench_stats.hpp"
 #include "bench_svg.hpp"
 #include "commands.hpp"
@@ -217,6 +218,7 @@ struct Options {
   std::string gen_size;
   std::string format;
   std::vector<std::string> strategies;
+  std::vector<std::string> peers;  // bench_peers.hpp: other loaders' rows
   std::string cache = "cold";
   std::uint32_t repeat = 5;
   std::string sink = "null";
@@ -244,13 +246,20 @@ struct Cell {
   std::string failure;              // the child's error; no more runs after it
   std::uint32_t not_evicted = 0;    // cold runs that started with pages still cached
   std::uint32_t not_resident = 0;   // warm runs that started with pages missing
+
+  std::optional<bench::PeerMode> peer;  // set: another loader's row (bench_peers.hpp)
 };
 
 // What one bench invocation measures and accumulates; run() drives it.
 class Bench {
  public:
-  Bench(const Options& options, fs::path file, FileInfo info, SignalGuard& signals)
-      : opts_(options), file_(std::move(file)), info_(std::move(info)), signals_(signals) {}
+  Bench(const Options& options, fs::path file, FileInfo info, SignalGuard& signals,
+        std::vector<bench::PeerInstall> peers)
+      : opts_(options),
+        file_(std::move(file)),
+        info_(std::move(info)),
+        signals_(signals),
+        peers_(std::move(peers)) {}
 
   // kExitOk, kExitFailure (a strategy failed, or an I/O error), kExitInterrupted.
   int run() {
@@ -263,7 +272,14 @@ class Bench {
     machine_ = bench::describe_machine(file_);
     if (!measure_memory_ceilings()) return status_;
     for (const std::string& s : opts_.strategies) {
-      for (const std::string& c : caches()) cells_.push_back(Cell{s, c, {}, {}, {}, 0, 0});
+      for (const std::string& c : caches()) cells_.push_back(Cell{s, c, {}, {}, {}, 0, 0, std::nullopt});
+    }
+    // Peers' rows after ours, in the same rounds: interleaved under the same protocol.
+    if (auto modes = bench::peer_modes(opts_.peers)) {  // check_options vetted the names
+      for (const bench::PeerMode& mode : *modes) {
+        for (const std::string& c : caches())
+          cells_.push_back(Cell{mode.row_name(), c, {}, {}, {}, 0, 0, mode});
+      }
     }
     ProgressBar bar("bench", total_work_bytes(), !opts_.quiet);
     bar_ = &bar;
@@ -404,7 +420,11 @@ class Bench {
       show(base + static_cast<std::uint64_t>(guess));
     };
     const auto zram_before = zram_stat();
-    auto child = run_child(exe_, child_args(cell, trace), signals_, tick);
+    const bench::PeerInstall* peer = cell.peer ? find_peer(cell.peer->peer) : nullptr;
+    const bench::PeerCommand peer_run =
+        peer != nullptr ? bench::peer_command(*peer, *cell.peer, file_) : bench::PeerCommand{};
+    auto child = peer != nullptr ? run_child(peer_run.exe, peer_run.args, signals_, tick)
+                                 : run_child(exe_, child_args(cell, trace), signals_, tick);
     const auto zram_after = zram_stat();
     if (!child) {
       fail_error(child.error());
@@ -415,7 +435,7 @@ class Bench {
       cell.failure = fmt::format("exit {}: {}", child->exit_code, last_line(child->err));
       return std::nullopt;
     }
-    auto report = bench::parse_load_report(child->out);
+    auto report = peer != nullptr ? peer_report(child->out) : bench::parse_load_report(child->out);
     if (!report) {
       cell.failure = "unreadable report: " + report.error().to_string();
       return std::nullopt;
@@ -430,6 +450,22 @@ class Bench {
       if (std::find(notes_.begin(), notes_.end(), note) == notes_.end()) notes_.push_back(std::move(note));
     }
     return std::move(report).value();
+  }
+
+  [[nodiscard]] const bench::PeerInstall* find_peer(const std::string& name) const {
+    const auto it = std::find_if(peers_.begin(), peers_.end(),
+                                 [&](const bench::PeerInstall& p) { return p.peer == name; });
+    return it == peers_.end() ? nullptr : &*it;
+  }
+
+  // A peer reports what happened inside its process; what it left in the page cache is counted
+  // here, after it exited (a ringload child counts it just before exiting: the same pages).
+  [[nodiscard]] Result<bench::ChildReport> peer_report(const std::string& out) const {
+    bench::ChildReport report = RINGLOAD_TRY(bench::parse_peer_report(out, info_.tensor_bytes));
+    const FileCacheStat cached = RINGLOAD_TRY(file_cache_stat(file_));
+    report.figures.file_resident_pages_after = static_cast<double>(cached.resident_pages);
+    report.figures.file_total_pages = static_cast<double>(cached.total_pages);
+    return report;
   }
 
   bool run_cell(Cell& cell, std::uint32_t rep) {
@@ -464,7 +500,8 @@ class Bench {
          {std::pair{true, true}, std::pair{false, true}, std::pair{true, false}, std::pair{false, false}}) {
       for (const Cell& c : cells_) {
         const bool pipelined = c.strategy != "read" && c.strategy != "mmap";
-        if (c.runs.empty() || (c.cache == "cold") != want_cold || pipelined != want_pipelined) continue;
+        if (c.peer || c.runs.empty() || (c.cache == "cold") != want_cold || pipelined != want_pipelined)
+          continue;
         const double rate = bench::summarize(c.runs).median.gb_per_s;
         if (rate > best_rate) {
           best = &c;
@@ -535,26 +572,48 @@ class Bench {
     std::string ran_as;
     for (const std::string& a : cell.ran_as) ran_as += (ran_as.empty() ? "" : "/") + a;
     const double ceiling = ceiling_for(cell.cache);
-    Json j{{"strategy", cell.strategy},
-           {"ran_as", ran_as},
-           {"cache", cell.cache},
-           {"runs", std::move(runs)},
-           {"median", bench::run_json(s.median)},
-           {"min", bench::run_json(s.min)},
-           {"max", bench::run_json(s.max)},
-           {"fraction_of_ceiling", ceiling > 0 ? s.median.gb_per_s / ceiling : 0.0}};
+    Json j{{"strategy", cell.strategy}};
+    if (cell.peer) j["peer"] = true;
+    j.update(Json{{"ran_as", ran_as},
+                  {"cache", cell.cache},
+                  {"runs", std::move(runs)},
+                  {"median", bench::run_json(s.median)},
+                  {"min", bench::run_json(s.min)},
+                  {"max", bench::run_json(s.max)},
+                  {"fraction_of_ceiling", ceiling > 0 ? s.median.gb_per_s / ceiling : 0.0}});
     for (const auto& [key, baseline] : {std::pair{"x_read", "read"}, std::pair{"x_mmap", "mmap"}}) {
       const Cell* base = find_cell(baseline, cell.cache);
       const double base_wall = base ? bench::summarize(base->runs).median.wall_s : 0;
       j[key] = base != nullptr && s.median.wall_s > 0 ? Json(base_wall / s.median.wall_s) : Json(nullptr);
     }
+    if (cell.peer && !cell.failure.empty()) j["failure"] = cell.failure;
     return j;
+  }
+
+  // A peer that never ran still gets its row, saying why (bench/BENCH_JSON.md).
+  [[nodiscard]] static Json failed_peer_json(const Cell& cell) {
+    return Json{{"strategy", cell.strategy},
+                {"peer", true},
+                {"ran_as", cell.strategy},
+                {"cache", cell.cache},
+                {"runs", Json::array()},
+                {"median", nullptr},
+                {"min", nullptr},
+                {"max", nullptr},
+                {"fraction_of_ceiling", nullptr},
+                {"x_read", nullptr},
+                {"x_mmap", nullptr},
+                {"failure", cell.failure}};
   }
 
   [[nodiscard]] Json document() const {
     Json results = Json::array();
     for (const Cell& c : cells_) {
-      if (!c.runs.empty()) results.push_back(result_json(c));
+      if (!c.runs.empty()) {
+        results.push_back(result_json(c));
+      } else if (c.peer) {
+        results.push_back(failed_peer_json(c));
+      }
     }
     return Json{
         {"ringload_bench", 1},
@@ -606,6 +665,7 @@ class Bench {
       if (!c.failure.empty())
         notes.push_back(fmt::format("{} {} FAILED: {}", c.strategy, c.cache, c.failure));
     }
+    for (const bench::PeerInstall& p : peers_) notes.push_back(bench::peer_note(p));
     if (!zram_live_)
       notes.emplace_back("zram: not live here (no initialised /sys/block/zram0): no zram column");
     if (opts_.sink == "cuda" && !pinned_h2d_gb_per_s_)
@@ -631,8 +691,9 @@ class Bench {
     if (!opts_.svg.empty() && !write_text(opts_.svg, render_bench_svg(doc))) {
       return fail(fmt::format("cannot write the SVG to {}", opts_.svg));
     }
-    const bool any_failed =
-        std::any_of(cells_.begin(), cells_.end(), [](const Cell& c) { return !c.failure.empty(); });
+    // A failing peer is a row that says why, not a failed bench.
+    const bool any_failed = std::any_of(cells_.begin(), cells_.end(),
+                                        [](const Cell& c) { return !c.peer && !c.failure.empty(); });
     if (any_failed) {
       fmt::print(stderr,
                  "ringload bench: a strategy failed (see the notes); leave it out with --strategies\n");
@@ -661,6 +722,7 @@ class Bench {
   std::vector<double> odirect_runs_;
   std::vector<double> mmap_runs_;
   std::vector<Cell> cells_;
+  std::vector<bench::PeerInstall> peers_;
   Json timeline_;
   std::vector<std::string> notes_;
   std::string eviction_method_;
@@ -700,6 +762,7 @@ std::string check_options(const Options& o) {
     }
   }
   if (o.json == "-" && o.svg == "-") return "--svg needs a file name";
+  if (auto modes = bench::peer_modes(o.peers); !modes) return modes.error().message;
   return {};
 }
 
@@ -707,6 +770,19 @@ int run_bench(const Options& opts) {
   if (const std::string problem = check_options(opts); !problem.empty()) {
     fmt::print(stderr, "ringload bench: {}\n", problem);
     return kExitBadInput;
+  }
+  // Peers are installed (npm ci, on first use) before anything runs or is generated: a missing npm
+  // is one line and exit 2, not a failure after minutes of benchmarking.
+  std::vector<bench::PeerInstall> peers;
+  for (const std::string& peer : opts.peers) {
+    std::error_code exe_error;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", exe_error);
+    auto install = bench::ensure_peer_installed(peer, exe);
+    if (!install) {
+      fmt::print(stderr, "ringload bench: {}\n", install.error().message);
+      return kExitBadInput;
+    }
+    peers.push_back(std::move(install).value());
   }
   SignalGuard signals;
   fs::path file = opts.file;
@@ -752,7 +828,7 @@ int run_bench(const Options& opts) {
     fmt::print(stderr, "ringload bench: {}\n", info.error().to_string());
     return exit_code_for(info.error());
   }
-  Bench bench(opts, file, *info, signals);
+  Bench bench(opts, file, *info, signals, std::move(peers));
   return bench.run();
 }
 
@@ -774,7 +850,8 @@ std::function<int()> add_bench(CLI::App& app) {
       "fastest strategy gives the read/copy/release timeline (--json, --svg).\n"
       "Examples:\n"
       "  ringload bench --gen 8GiB --format safetensors --repeat 5 --json out.json --svg out.svg\n"
-      "  ringload bench --strategies read,mmap,auto --cache both model.gguf");
+      "  ringload bench --strategies read,mmap,auto --cache both model.gguf\n"
+      "  ringload bench --peers llama.cpp --sink host --cache both model.gguf");
   sub->add_option("file", opts->file, "Model file to load (or --gen)");
   sub->add_option("--gen", opts->gen_size,
                   "Generate a SIZE file (64MiB, 2GiB, ...) in --out-dir to bench on");
@@ -787,6 +864,14 @@ std::function<int()> add_bench(CLI::App& app) {
       ->delimiter(',')
       ->allow_extra_args(false)  // "--strategies a,b FILE": FILE is not a third strategy
       ->check(CLI::IsMember(names));
+  std::vector<std::string> peer_names(bench::known_peers().begin(), bench::known_peers().end());
+  sub->add_option("--peers", opts->peers,
+                  "Comma-separated other loaders to run beside ours, same protocol and columns: llama.cpp "
+                  "(its modes no-mmap, direct-io, mmap; node-llama-cpp, installed with npm ci on first "
+                  "use). Compare with --sink host: the same end state, weights in host memory")
+      ->delimiter(',')
+      ->allow_extra_args(false)
+      ->check(CLI::IsMember(peer_names));
   sub->add_option("--cache", opts->cache, "cold | warm | both")
       ->check(CLI::IsMember({"cold", "warm", "both"}))
       ->capture_default_str();

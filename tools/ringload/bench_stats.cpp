@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <iterator>
 #include <optional>
@@ -136,7 +137,8 @@ Result<ChildReport> parse_load_report(std::string_view json_text) {
 
 Json run_json(const RunFigures& run) {
   Json j = Json::object();
-  for (const auto& [key, member] : kRunFields) j[key] = run.*member;
+  for (const auto& [key, member] : kRunFields)
+    j[key] = std::isnan(run.*member) ? Json(nullptr) : Json(run.*member);
   return j;
 }
 
@@ -154,6 +156,10 @@ Summary summarize(std::span<const RunFigures> runs) {
     std::vector<double> values;
     values.reserve(runs.size());
     for (const RunFigures& r : runs) values.push_back(r.*member);
+    if (std::any_of(values.begin(), values.end(), [](double v) { return std::isnan(v); })) {
+      s.min.*member = s.max.*member = s.median.*member = kNotGiven;
+      continue;
+    }
     s.min.*member = *std::min_element(values.begin(), values.end());
     s.max.*member = *std::max_element(values.begin(), values.end());
     s.median.*member = median_of(std::move(values));
@@ -297,7 +303,12 @@ std::string format_table(const Json& doc, std::span<const std::string> notes) {
     std::string name = string_field(r, "strategy");
     const std::string ran_as = string_field(r, "ran_as");
     if (!ran_as.empty() && ran_as != name) name += " (" + ran_as + ")";
-    const double ttft = num(med, "time_to_first_tensor_s");
+    // A peer that never ran is a row saying why (bench/BENCH_JSON.md: "failure", no runs).
+    if (const std::string failure = string_field(r, "failure"); !failure.empty() && !med.is_object()) {
+      out += fmt::format("{:<23} {:<5} FAILED: {}\n", name, string_field(r, "cache"), failure);
+      continue;
+    }
+    const double ttft = number_field(med, "time_to_first_tensor_s").value_or(-1);
     const double total_pages = num(med, "file_total_pages");
     const double cached_pct =
         total_pages > 0 ? 100.0 * num(med, "file_resident_pages_after") / total_pages : 0;

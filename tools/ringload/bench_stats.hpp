@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <span>
 #include <string>
 #include <string_view>
@@ -19,6 +20,10 @@
 namespace ringload::cli::bench {
 
 using Json = nlohmann::ordered_json;
+
+// A figure the loader cannot give (a peer's time to first tensor): null in the JSON, "-" in the
+// table; a field's median/min/max is kNotGiven when any run lacks it.
+inline constexpr double kNotGiven = std::numeric_limits<double>::quiet_NaN();
 
 // One run: the RUN object of bench/BENCH_JSON.md (GB = 1e9 bytes; memory in bytes).
 struct RunFigures {

@@ -88,6 +88,8 @@ struct ResultRow {
   std::optional<double> fraction_of_ceiling;
   std::optional<double> x_read, x_mmap;
   bool best = false;
+  bool peer = false;    // another loader's row (--peers): drawn pale
+  std::string failure;  // a peer row that could not run says why
 };
 
 struct Span {
@@ -139,6 +141,9 @@ std::vector<ResultRow> read_rows(const Json* results) {
     row.fraction_of_ceiling = number(&r, "fraction_of_ceiling");
     row.x_read = number(&r, "x_read");
     row.x_mmap = number(&r, "x_mmap");
+    if (const Json* peer = child(r, "peer"); peer != nullptr && peer->is_boolean())
+      row.peer = peer->get<bool>();
+    row.failure = text(&r, "failure");
     rows.push_back(std::move(row));
   }
   return rows;
@@ -350,6 +355,15 @@ constexpr std::string_view kStageFill[] = {"#228833", "#33bbee", "#cc3311"};
 constexpr std::string_view kInk = "#222222";
 constexpr std::string_view kMuted = "#666666";
 constexpr std::string_view kGrid = "#e3e3e3";
+
+// Another loader's bars (--peers): the cache mode's colour, pale, so ours stand out beside them.
+constexpr std::string_view kPeerBar = "fill-opacity=\"0.45\"";
+
+// SVG attributes joined by one space.
+std::string attrs(std::string_view a, std::string_view b) {
+  if (a.empty() || b.empty()) return std::string(a.empty() ? b : a);
+  return fmt::format("{} {}", a, b);
+}
 
 std::string_view cache_fill(std::string_view cache) {
   if (cache == "cold") return kColdFill;
@@ -570,6 +584,7 @@ void draw_row_labels(Svg& svg, const std::vector<ResultRow>& rows, double rows_t
                                fmt::format("fill=\"{}\" font-weight=\"bold\"", cache_fill(r.cache)));
     if (!r.ran_as.empty() && r.ran_as != r.strategy)
       second += escape_xml(fit_middle(" → " + r.ran_as, kLabelWidth - 36, 11));
+    if (r.peer) second += escape_xml(r.failure.empty() ? " · peer" : " · peer, failed");
     svg.text_markup(kLabelX, y + 31, second, "font-size=\"11\" fill=\"#555\"");
   }
 }
@@ -660,6 +675,11 @@ void draw_throughput(Svg& svg, const BenchDoc& d, double top, double rows_top) {
   svg.label(lx + 16, ly, "★ best of its cache mode", "font-size=\"11.5\"");
   lx += 16 + text_width_px("★ best of its cache mode", 11.5) + 14;
   svg.label(lx, ly, "→ strategy actually run", "font-size=\"11.5\" fill=\"#555\"");
+  if (std::any_of(rows.begin(), rows.end(), [](const ResultRow& r) { return r.peer; })) {
+    lx += text_width_px("→ strategy actually run", 11.5) + 14;
+    svg.rect(lx, ly - 9, 12, 10, kColdFill, kPeerBar);
+    svg.label(lx + 16, ly, "pale: another loader (peer)", "font-size=\"11.5\"");
+  }
 
   if (max_value > 0)
     draw_axis(svg, s, rows_top - 4, rows_bottom + 4, "GB/s (10⁹ bytes per second)", tick_gbps);
@@ -669,10 +689,15 @@ void draw_throughput(Svg& svg, const BenchDoc& d, double top, double rows_top) {
     const double y = rows_top + static_cast<double>(i) * kRowHeight;
     svg.open_group_titled(row_tooltip(r));
     if (r.median.gb_per_s) {
-      const std::string stroke = r.best ? "stroke=\"#111\" stroke-width=\"2\"" : "";
-      svg.rect(s.x0, y + 10, s.x(*r.median.gb_per_s) - s.x0, 16, cache_fill(r.cache), stroke);
+      const std::string style =
+          attrs(r.best ? "stroke=\"#111\" stroke-width=\"2\"" : "", r.peer ? kPeerBar : "");
+      svg.rect(s.x0, y + 10, s.x(*r.median.gb_per_s) - s.x0, 16, cache_fill(r.cache), style);
     }
     draw_whisker(svg, s, r.min.gb_per_s, r.max.gb_per_s, y + 18, 6);
+    // A row without bars has the whole width for why it has none.
+    if (!r.median.gb_per_s && !r.failure.empty())
+      svg.label(kTputX0 + 4, y + 22, fit_middle("failed: " + r.failure, kMemX0 - kTputX0 - 24, 11.5),
+                "font-size=\"11.5\" fill=\"#b00\"");
 
     std::string line1 = tspan(format_gbps(r.median.gb_per_s), "font-weight=\"bold\"");
     std::optional<double> fraction = r.fraction_of_ceiling;
@@ -812,7 +837,7 @@ void draw_memory(Svg& svg, const BenchDoc& d, double top, double rows_top) {
     svg.open_group_titled(row_tooltip(r));
     if (r.median.peak_rss_bytes)
       svg.rect(s.x0, y + 6, s.x(*r.median.peak_rss_bytes) - s.x0, 13, cache_fill(r.cache),
-               r.best ? "stroke=\"#111\" stroke-width=\"2\"" : "");
+               attrs(r.best ? "stroke=\"#111\" stroke-width=\"2\"" : "", r.peer ? kPeerBar : ""));
     draw_whisker(svg, s, r.min.peak_rss_bytes, r.max.peak_rss_bytes, y + 12.5, 5);
     // Below-axis leftovers get a 2 px stub so "some" differs from "none".
     auto thin_bar = [&](std::optional<double> v, double bar_y, std::string_view fill) {
