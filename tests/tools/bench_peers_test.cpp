@@ -51,9 +51,9 @@ void write_text(const fs::path& path, const std::string& text) {
   std::ofstream(path) << text;
 }
 
-// An executable script named `name` in `dir` (a stand-in for node or npm that does nothing).
-void fake_program(const fs::path& dir, const char* name) {
-  write_text(dir / name, "#!/bin/sh\nexit 0\n");
+// An executable script named `name` in `dir`: a stand-in for node or npm running `body`.
+void fake_program(const fs::path& dir, const char* name, const std::string& body = "exit 0\n") {
+  write_text(dir / name, "#!/bin/sh\n" + body);
   ::chmod((dir / name).c_str(), 0755);
 }
 
@@ -224,6 +224,55 @@ TEST(BenchPeers, WithoutNpmAFirstUseRefusesNamingNpmAndCreatesNothing) {
   EXPECT_NE(install.error().message.find("npm is not on PATH"), std::string::npos) << install.error().message;
   EXPECT_EQ(install.error().message.find('\n'), std::string::npos) << "one line";
   EXPECT_FALSE(fs::exists(dir.file("cache")));
+}
+
+TEST(BenchPeers, FirstUseRunsNpmCiWithoutOptionalPackagesIntoTheCache) {
+  TempDir dir;
+  fake_program(dir.file("bin"), "node");
+  // npm ci --prefix DIR ...: records its arguments and installs a stand-in package.
+  fake_program(dir.file("bin"), "npm",
+               "echo \"$@\" > \"$3/npm-args\"\n/bin/mkdir -p \"$3/node_modules/node-llama-cpp\"\n");
+  const ScopedEnv path("PATH", dir.file("bin").string());
+  const ScopedEnv cache("XDG_CACHE_HOME", dir.file("cache").string());
+  const fs::path exe = "/nonexistent/build/tools/ringload/ringload";
+  auto install = ensure_peer_installed("llama.cpp", exe);
+  ASSERT_TRUE(install) << install.error().to_string();
+  EXPECT_TRUE(install->installed_now);
+  const fs::path installed = dir.file("cache") / "ringload" / "peers" / "llama_cpp";
+  std::ifstream args_file(installed / "npm-args");
+  std::string args;
+  std::getline(args_file, args);
+  EXPECT_EQ(args.rfind("ci --prefix " + installed.string(), 0), 0U) << args;
+  EXPECT_NE(args.find("--omit=optional"), std::string::npos) << args;
+  for (const char* file : {"package.json", "package-lock.json", "load.mjs"}) {
+    EXPECT_TRUE(fs::is_regular_file(installed / file)) << file;
+  }
+  // Installed: the second use runs no npm (a failing one would fail it).
+  fake_program(dir.file("bin"), "npm", "exit 1\n");
+  auto again = ensure_peer_installed("llama.cpp", exe);
+  ASSERT_TRUE(again) << again.error().to_string();
+  EXPECT_FALSE(again->installed_now);
+}
+
+TEST(BenchPeers, FailingNpmCiIsOneLineWithNpmsReasonAndTheLog) {
+  TempDir dir;
+  fake_program(dir.file("bin"), "node");
+  fake_program(dir.file("bin"), "npm",
+               "echo 'npm error code ECONNREFUSED'\n"
+               "echo 'npm error FetchError: request to http://registry.test/x failed, reason: refused'\n"
+               "echo 'npm error     at ClientRequest.<anonymous> (index.js:1:1)'\nexit 1\n");
+  const ScopedEnv path("PATH", dir.file("bin").string());
+  const ScopedEnv cache("XDG_CACHE_HOME", dir.file("cache").string());
+  auto install = ensure_peer_installed("llama.cpp", "/nonexistent/build/tools/ringload/ringload");
+  ASSERT_FALSE(install);
+  EXPECT_EQ(install.error().kind, ErrorKind::io);
+  const std::string& message = install.error().message;
+  EXPECT_NE(message.find("FetchError: request to http://registry.test/x failed"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("npm-ci.log"), std::string::npos) << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos) << "one line";
+  EXPECT_FALSE(
+      fs::exists(dir.file("cache") / "ringload" / "peers" / "llama_cpp" / ".ringload-installed-lock.json"));
 }
 
 TEST(BenchPeers, AnInstalledCacheNeedsNoNpmAndGetsTheCurrentLoader) {

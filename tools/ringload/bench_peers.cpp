@@ -82,21 +82,26 @@ std::optional<fs::path> find_on_path(std::string_view name) {
   return std::nullopt;
 }
 
-// The last line of npm's output that says what went wrong ("npm error ..."), else its last line.
+// npm's line that says what went wrong: its "...Error: ..." line ("FetchError: request to ... failed,
+// reason: connect ECONNREFUSED"), else its first error line that is not a bare code, else its last
+// line. Its stack, "code"/"errno" lines and log-file hints say less.
 std::string npm_error_line(const std::string& log) {
   std::istringstream lines(log);
   std::string last;
-  std::string last_error;
+  std::string first_error;
   for (std::string line; std::getline(lines, line);) {
     if (line.empty()) continue;
     last = line;
-    // npm's own summary lines ("A complete log of this run...") say nothing about the cause.
-    if ((line.rfind("npm error", 0) == 0 || line.rfind("npm ERR!", 0) == 0) &&
-        line.find("complete log") == std::string::npos && line.find("npm error A ") == std::string::npos) {
-      last_error = line;
+    for (std::string_view prefix : {"npm error ", "npm ERR! "}) {
+      if (line.rfind(prefix, 0) != 0) continue;
+      const std::string text = line.substr(prefix.size());
+      if (text.find("Error: ") != std::string::npos) return text;
+      const bool bare = text.empty() || text[0] == ' ' || text.rfind("code ", 0) == 0 ||
+                        text.rfind("errno ", 0) == 0 || text.rfind("syscall ", 0) == 0;
+      if (first_error.empty() && !bare) first_error = text;
     }
   }
-  return last_error.empty() ? last : last_error;
+  return first_error.empty() ? last : first_error;
 }
 
 // Runs `npm ci` for the package in `dir` with its output in `log` and waits; the exit status.
