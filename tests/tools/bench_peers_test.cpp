@@ -158,7 +158,8 @@ TEST(BenchPeers, SvgDrawsPeerBarsPaleAndSaysWhyAPeerFailed) {
                                                {"failure", "exit 1: unknown model architecture"}}})}};
   const std::string svg = render_bench_svg(doc);
   EXPECT_NE(svg.find("fill-opacity=\"0.45\""), std::string::npos);
-  EXPECT_NE(svg.find("pale: another loader"), std::string::npos);
+  EXPECT_NE(svg.find(" no-mmap</text>"), std::string::npos) << "the mode names the row";
+  EXPECT_NE(svg.find(" · llama.cpp<"), std::string::npos) << "the peer under it";
   EXPECT_NE(svg.find("failed: exit 1: unknown model architecture"), std::string::npos);
   EXPECT_EQ(svg.find("nan"), std::string::npos);
 }

@@ -572,7 +572,12 @@ void draw_row_labels(Svg& svg, const std::vector<ResultRow>& rows, double rows_t
     const ResultRow& r = rows[i];
     const double y = rows_top + static_cast<double>(i) * kRowHeight;
     if (i % 2 == 0) svg.rect(kMargin - 4, y, kWidth - 2 * kMargin + 8, kRowHeight, "#f4f5f7");
-    const std::string name = r.strategy.empty() ? std::string("?") : r.strategy;
+    // A peer's "llama.cpp:direct-io" is too long for the column: its mode on the first line, the
+    // peer on the second.
+    const std::size_t colon = r.peer ? r.strategy.find(':') : std::string::npos;
+    const std::string peer_name = colon == std::string::npos ? "peer" : r.strategy.substr(0, colon);
+    std::string name = colon == std::string::npos ? r.strategy : r.strategy.substr(colon + 1);
+    if (name.empty()) name = "?";
     const std::string name_markup = escape_xml(fit_middle(name, kLabelWidth - 16, 13.5));
     if (r.best)
       svg.text_markup(kLabelX, y + 16,
@@ -584,7 +589,8 @@ void draw_row_labels(Svg& svg, const std::vector<ResultRow>& rows, double rows_t
                                fmt::format("fill=\"{}\" font-weight=\"bold\"", cache_fill(r.cache)));
     if (!r.ran_as.empty() && r.ran_as != r.strategy)
       second += escape_xml(fit_middle(" → " + r.ran_as, kLabelWidth - 36, 11));
-    if (r.peer) second += escape_xml(r.failure.empty() ? " · peer" : " · peer, failed");
+    // Why a peer failed is written where its bars would be.
+    if (r.peer) second += escape_xml(fit_middle(" · " + peer_name, kLabelWidth - 36, 11));
     svg.text_markup(kLabelX, y + 31, second, "font-size=\"11\" fill=\"#555\"");
   }
 }
@@ -675,11 +681,6 @@ void draw_throughput(Svg& svg, const BenchDoc& d, double top, double rows_top) {
   svg.label(lx + 16, ly, "★ best of its cache mode", "font-size=\"11.5\"");
   lx += 16 + text_width_px("★ best of its cache mode", 11.5) + 14;
   svg.label(lx, ly, "→ strategy actually run", "font-size=\"11.5\" fill=\"#555\"");
-  if (std::any_of(rows.begin(), rows.end(), [](const ResultRow& r) { return r.peer; })) {
-    lx += text_width_px("→ strategy actually run", 11.5) + 14;
-    svg.rect(lx, ly - 9, 12, 10, kColdFill, kPeerBar);
-    svg.label(lx + 16, ly, "pale: another loader (peer)", "font-size=\"11.5\"");
-  }
 
   if (max_value > 0)
     draw_axis(svg, s, rows_top - 4, rows_bottom + 4, "GB/s (10⁹ bytes per second)", tick_gbps);
