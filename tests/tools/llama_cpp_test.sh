@@ -49,7 +49,7 @@ if [[ -z "$node_path" ]]; then
 elif [[ ! -d "$cache/node_modules/node-llama-cpp" ]]; then
   if ! command -v npm >/dev/null; then
     skip="npm is not on PATH"
-  elif ! timeout 30 npm view node-llama-cpp@3.21.1 version >/dev/null 2>&1; then
+  elif ! timeout 30 npm view node-llama-cpp@3.21.1 version --fetch-retries=0 --fetch-timeout=15000 >/dev/null 2>&1; then
     skip="the npm registry is not reachable"
   fi
 fi

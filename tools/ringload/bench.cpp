@@ -666,6 +666,12 @@ class Bench {
         notes.push_back(fmt::format("{} {} FAILED: {}", c.strategy, c.cache, c.failure));
     }
     for (const bench::PeerInstall& p : peers_) notes.push_back(bench::peer_note(p));
+    if (!peers_.empty() && opts_.sink != "host") {
+      notes.push_back(
+          fmt::format("peers keep the weights in host memory, ringload's rows here with --sink {} "
+                      "do not: compare them with --sink host",
+                      opts_.sink));
+    }
     if (!zram_live_)
       notes.emplace_back("zram: not live here (no initialised /sys/block/zram0): no zram column");
     if (opts_.sink == "cuda" && !pinned_h2d_gb_per_s_)
@@ -878,9 +884,11 @@ std::function<int()> add_bench(CLI::App& app) {
   sub->add_option("--repeat", opts->repeat, "Runs per strategy and cache")
       ->check(CLI::Range(1U, 1000U))
       ->capture_default_str();
-  sub->add_option("--sink", opts->sink, "null (read every byte, keep none) | host | cuda")
-      ->check(CLI::IsMember({"null", "host", "cuda"}))
-      ->capture_default_str();
+  CLI::Option* sink = sub->add_option("--sink", opts->sink,
+                                      "null (read every byte, keep none) | host | cuda (default: null; host "
+                                      "with --peers)")
+                          ->check(CLI::IsMember({"null", "host", "cuda"}))
+                          ->capture_default_str();
   sub->add_option("--json", opts->json, "Write the result document (bench/BENCH_JSON.md) to F ('-': stdout)");
   sub->add_option("--svg", opts->svg, "Draw the result as an SVG into F");
   sub->add_option("--out-dir", opts->out_dir, "Where --gen writes its temporary file")->capture_default_str();
@@ -892,7 +900,11 @@ std::function<int()> add_bench(CLI::App& app) {
       ->capture_default_str();
   sub->add_flag("-q,--quiet", opts->quiet, "No progress bar or per-run lines");
 
-  return [opts]() { return run_bench(*opts); };
+  return [opts, sink]() {
+    // A peer keeps the weights in host memory: ours must end the same way to be compared.
+    if (!opts->peers.empty() && sink->count() == 0) opts->sink = "host";
+    return run_bench(*opts);
+  };
 }
 
 }  // namespace ringload::cli
