@@ -94,7 +94,7 @@ std::string npm_error_line(const std::string& log) {
     last = line;
     for (std::string_view prefix : {"npm error ", "npm ERR! "}) {
       if (line.rfind(prefix, 0) != 0) continue;
-      const std::string text = line.substr(prefix.size());
+      std::string text = line.substr(prefix.size());
       if (text.find("Error: ") != std::string::npos) return text;
       const bool bare = text.empty() || text[0] == ' ' || text.rfind("code ", 0) == 0 ||
                         text.rfind("errno ", 0) == 0 || text.rfind("syscall ", 0) == 0;
