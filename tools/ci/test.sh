@@ -2,7 +2,8 @@
 # The whole check, as CI runs it (README's test command; .ci/run calls exactly this):
 #   1. installs the Debian packages it needs;
 #   2. builds a release build (g++) and an ASan+UBSan build with the fuzz targets (clang);
-#   3. runs the whole suite (GoogleTest + CLI checks + the service example's checks) in both;
+#   3. runs the whole suite (GoogleTest + CLI checks + the service example's checks) in both, and
+#      the llama.cpp peer checks (tests/tools/llama_cpp_test.sh) against the release build;
 #   4. installs the release build into a prefix and builds examples/consumer against the installed
 #      ringload.pc (not the build tree), then runs it on a fixture;
 #   5. checks clang-format (dry run, errors) and clang-tidy;
@@ -71,6 +72,13 @@ mkdir -p build/tests/tmp build-asan/tests/tmp
 run_suite build
 run_suite build-asan
 
+# llama.cpp's own loader beside ours: gen models load in it, bench --peers rows. Installs
+# node-llama-cpp with npm into the user's cache on first use; skipped (with the reason) without
+# node, npm or the registry. Node.js comes from the machine, never from apt (Debian's npm conflicts).
+step "llama.cpp peer (node-llama-cpp)"
+TMPDIR="$root/build/tests/tmp" tests/tools/llama_cpp_test.sh build/tools/ringload/ringload \
+  | tee build/llama.log || status=1
+
 step "install, then build examples/consumer against the installed ringload.pc"
 prefix="$root/build/prefix"
 rm -rf "$prefix" build/consumer
@@ -95,6 +103,16 @@ if PKG_CONFIG_PATH="$pc_dir" meson setup build/consumer examples/consumer >"$con
 else
   tail -40 "$consumer_log"
   echo "consumer: 0 passed, 1 failed" | tee -a "$consumer_log"; status=1
+fi
+
+# `ringload bench --peers` of the installed binary reads its scripts from <prefix>/share (found
+# beside bin/ringload: tests/tools/bench_peers_test.cpp).
+if cmp -s bench/peers/llama_cpp/package-lock.json "$prefix/share/ringload/peers/llama_cpp/package-lock.json" &&
+   cmp -s bench/peers/llama_cpp/load.mjs "$prefix/share/ringload/peers/llama_cpp/load.mjs"; then
+  echo "installed peers: $prefix/share/ringload/peers/llama_cpp"
+else
+  echo "installed peers: FAILED: $prefix/share/ringload/peers/llama_cpp lacks the peer scripts"
+  status=1
 fi
 
 step "clang-format"
@@ -143,7 +161,7 @@ done
 
 step "summary"
 python3 - build/gtest.json build-asan/gtest.json build/cli.log build-asan/cli.log build/service.log \
-  build-asan/service.log build/consumer.log build/demo-check.log <<'PY' || status=1
+  build-asan/service.log build/consumer.log build/demo-check.log build/llama.log <<'PY' || status=1
 import json, re, sys
 passed = failed = skipped = 0
 for path in sys.argv[1:3]:

@@ -29,6 +29,7 @@
 #include "bench_ceiling.hpp"
 #include "bench_pressure.hpp"
 #include "bench_spawn.hpp"
+#include "bench_peers.hpp"
 #include "bench_stats.hpp"
 #include "bench_svg.hpp"
 #include "commands.hpp"
@@ -212,6 +213,7 @@ struct Options {
   std::string gen_size;
   std::string format;
   std::vector<std::string> strategies;
+  std::vector<std::string> peers;  // bench_peers.hpp: other loaders' rows
   std::string cache = "cold";
   std::uint32_t repeat = 5;
   std::string sink = "null";
@@ -241,17 +243,21 @@ struct Cell {
   std::string failure;              // the child's error; no more runs after it
   std::uint32_t not_evicted = 0;    // cold runs that started with pages still cached
   std::uint32_t not_resident = 0;   // warm runs that started with pages missing
+
+  std::optional<bench::PeerMode> peer;  // set: another loader's row (bench_peers.hpp)
 };
 
 // What one bench invocation measures and accumulates; run() drives it.
 class Bench {
  public:
-  Bench(const Options& options, fs::path file, FileInfo info, SignalGuard& signals, bench::Pressure& pressure)
+  Bench(const Options& options, fs::path file, FileInfo info, SignalGuard& signals, bench::Pressure& pressure,
+        std::vector<bench::PeerInstall> peers)
       : opts_(options),
         file_(std::move(file)),
         info_(std::move(info)),
         signals_(signals),
-        pressure_(pressure) {}
+        pressure_(pressure),
+        peers_(std::move(peers)) {}
 
   // kExitOk, kExitFailure (a strategy failed, or an I/O error), kExitInterrupted.
   int run() {
@@ -264,7 +270,14 @@ class Bench {
     machine_ = bench::describe_machine(file_);
     if (!measure_memory_ceilings()) return status_;
     for (const std::string& s : opts_.strategies) {
-      for (const std::string& c : caches()) cells_.push_back(Cell{s, c, {}, {}, {}, 0, 0});
+      for (const std::string& c : caches()) cells_.push_back(Cell{s, c, {}, {}, {}, 0, 0, std::nullopt});
+    }
+    // Peers' rows after ours, in the same rounds: interleaved under the same protocol.
+    if (auto modes = bench::peer_modes(opts_.peers)) {  // check_options vetted the names
+      for (const bench::PeerMode& mode : *modes) {
+        for (const std::string& c : caches())
+          cells_.push_back(Cell{mode.row_name(), c, {}, {}, {}, 0, 0, mode});
+      }
     }
     ProgressBar bar("bench", total_work_bytes(), !opts_.quiet);
     bar_ = &bar;
@@ -416,7 +429,11 @@ class Bench {
     }
     const bench::RunCgroup* run_cgroup = cgroup->has_value() ? &**cgroup : nullptr;
     const auto zram_before = zram_stat(pressure_.zram_sysfs_dir());
-    auto child = run_child(exe_, child_args(cell, trace), signals_, tick, run_cgroup);
+    const bench::PeerInstall* peer = cell.peer ? find_peer(cell.peer->peer) : nullptr;
+    const bench::PeerCommand peer_run =
+        peer != nullptr ? bench::peer_command(*peer, *cell.peer, file_) : bench::PeerCommand{};
+    auto child = peer != nullptr ? run_child(peer_run.exe, peer_run.args, signals_, tick, run_cgroup)
+                                 : run_child(exe_, child_args(cell, trace), signals_, tick, run_cgroup);
     const auto zram_after = zram_stat(pressure_.zram_sysfs_dir());
     if (!child) {
       fail_error(child.error());
@@ -439,7 +456,7 @@ class Bench {
       cell.failure = fmt::format("exit {}: {}", child->exit_code, last_line(child->err));
       return std::nullopt;
     }
-    auto report = bench::parse_load_report(child->out);
+    auto report = peer != nullptr ? peer_report(child->out) : bench::parse_load_report(child->out);
     if (!report) {
       cell.failure = "unreadable report: " + report.error().to_string();
       return std::nullopt;
@@ -486,6 +503,22 @@ class Bench {
               before->mem_used_total_bytes);
   }
 
+  [[nodiscard]] const bench::PeerInstall* find_peer(const std::string& name) const {
+    const auto it = std::find_if(peers_.begin(), peers_.end(),
+                                 [&](const bench::PeerInstall& p) { return p.peer == name; });
+    return it == peers_.end() ? nullptr : &*it;
+  }
+
+  // A peer reports what happened inside its process; what it left in the page cache is counted
+  // here, after it exited (a ringload child counts it just before exiting: the same pages).
+  [[nodiscard]] Result<bench::ChildReport> peer_report(const std::string& out) const {
+    bench::ChildReport report = RINGLOAD_TRY(bench::parse_peer_report(out, info_.tensor_bytes));
+    const FileCacheStat cached = RINGLOAD_TRY(file_cache_stat(file_));
+    report.figures.file_resident_pages_after = static_cast<double>(cached.resident_pages);
+    report.figures.file_total_pages = static_cast<double>(cached.total_pages);
+    return report;
+  }
+
   bool run_cell(Cell& cell, std::uint32_t rep) {
     if (!cell.failure.empty()) {  // failed before: skip, but keep the bar honest
       advance(cell.cache == "warm" ? 2 * info_.file_size : info_.file_size);
@@ -523,7 +556,8 @@ class Bench {
          {std::pair{true, true}, std::pair{false, true}, std::pair{true, false}, std::pair{false, false}}) {
       for (const Cell& c : cells_) {
         const bool pipelined = c.strategy != "read" && c.strategy != "mmap";
-        if (c.runs.empty() || (c.cache == "cold") != want_cold || pipelined != want_pipelined) continue;
+        if (c.peer || c.runs.empty() || (c.cache == "cold") != want_cold || pipelined != want_pipelined)
+          continue;
         const double rate = bench::summarize(c.runs).median.gb_per_s;
         if (rate > best_rate) {
           best = &c;
@@ -594,28 +628,49 @@ class Bench {
     std::string ran_as;
     for (const std::string& a : cell.ran_as) ran_as += (ran_as.empty() ? "" : "/") + a;
     const double ceiling = ceiling_for(cell.cache);
-    Json j{
-        {"strategy", cell.strategy},
-        {"ran_as", ran_as},
-        {"cache", cell.cache},
-        {"runs", std::move(runs)},
-        {"median", bench::run_json(s.median)},
-        {"min", bench::run_json(s.min)},
-        {"max", bench::run_json(s.max)},
-        {"fraction_of_ceiling", ceiling > 0 && s.median.gb_per_s >= 0 ? s.median.gb_per_s / ceiling : 0.0}};
+    Json j{{"strategy", cell.strategy}};
+    if (cell.peer) j["peer"] = true;
+    j.update(Json{{"ran_as", ran_as},
+                  {"cache", cell.cache},
+                  {"runs", std::move(runs)},
+                  {"median", bench::run_json(s.median)},
+                  {"min", bench::run_json(s.min)},
+                  {"max", bench::run_json(s.max)},
+                  {"fraction_of_ceiling", ceiling > 0 && s.median.gb_per_s >= 0 ? s.median.gb_per_s / ceiling : 0.0}});
     for (const auto& [key, baseline] : {std::pair{"x_read", "read"}, std::pair{"x_mmap", "mmap"}}) {
       const Cell* base = find_cell(baseline, cell.cache);
       const double base_wall = base ? bench::summarize(base->runs).median.wall_s : bench::kNotMeasured;
       // NaN (an OOM-killed baseline or cell) is not > 0: no ratio.
       j[key] = base_wall > 0 && s.median.wall_s > 0 ? Json(base_wall / s.median.wall_s) : Json(nullptr);
     }
+    if (cell.peer && !cell.failure.empty()) j["failure"] = cell.failure;
     return j;
+  }
+
+  // A peer that never ran still gets its row, saying why (bench/BENCH_JSON.md).
+  [[nodiscard]] static Json failed_peer_json(const Cell& cell) {
+    return Json{{"strategy", cell.strategy},
+                {"peer", true},
+                {"ran_as", cell.strategy},
+                {"cache", cell.cache},
+                {"runs", Json::array()},
+                {"median", nullptr},
+                {"min", nullptr},
+                {"max", nullptr},
+                {"fraction_of_ceiling", nullptr},
+                {"x_read", nullptr},
+                {"x_mmap", nullptr},
+                {"failure", cell.failure}};
   }
 
   [[nodiscard]] Json document() const {
     Json results = Json::array();
     for (const Cell& c : cells_) {
-      if (!c.runs.empty()) results.push_back(result_json(c));
+      if (!c.runs.empty()) {
+        results.push_back(result_json(c));
+      } else if (c.peer) {
+        results.push_back(failed_peer_json(c));
+      }
     }
     return Json{
         {"ringload_bench", 1},
@@ -668,6 +723,13 @@ class Bench {
       if (!c.failure.empty())
         notes.push_back(fmt::format("{} {} FAILED: {}", c.strategy, c.cache, c.failure));
     }
+    for (const bench::PeerInstall& p : peers_) notes.push_back(bench::peer_note(p));
+    if (!peers_.empty() && opts_.sink != "host") {
+      notes.push_back(
+          fmt::format("peers keep the weights in host memory, ringload's rows here with --sink {} "
+                      "do not: compare them with --sink host",
+                      opts_.sink));
+    }
     if (!zram_live_)
       notes.emplace_back("zram: not live here (no initialised /sys/block/zram0): no zram column");
     if (opts_.sink == "cuda" && !pinned_h2d_gb_per_s_)
@@ -693,8 +755,9 @@ class Bench {
     if (!opts_.svg.empty() && !write_text(opts_.svg, render_bench_svg(doc))) {
       return fail(fmt::format("cannot write the SVG to {}", opts_.svg));
     }
-    const bool any_failed =
-        std::any_of(cells_.begin(), cells_.end(), [](const Cell& c) { return !c.failure.empty(); });
+    // A failing peer is a row that says why, not a failed bench.
+    const bool any_failed = std::any_of(cells_.begin(), cells_.end(),
+                                        [](const Cell& c) { return !c.peer && !c.failure.empty(); });
     if (any_failed) {
       fmt::print(stderr,
                  "ringload bench: a strategy failed (see the notes); leave it out with --strategies\n");
@@ -724,6 +787,7 @@ class Bench {
   std::vector<double> odirect_runs_;
   std::vector<double> mmap_runs_;
   std::vector<Cell> cells_;
+  std::vector<bench::PeerInstall> peers_;
   Json timeline_;
   std::vector<std::string> notes_;
   std::string eviction_method_;
@@ -763,6 +827,7 @@ std::string check_options(const Options& o) {
     }
   }
   if (o.json == "-" && o.svg == "-") return "--svg needs a file name";
+  if (auto modes = bench::peer_modes(o.peers); !modes) return modes.error().message;
   return bench::check_pressure_options(o.pressure);
 }
 
@@ -770,6 +835,19 @@ int run_bench(const Options& opts) {
   if (const std::string problem = check_options(opts); !problem.empty()) {
     fmt::print(stderr, "ringload bench: {}\n", problem);
     return kExitBadInput;
+  }
+  // Peers are installed (npm ci, on first use) before anything runs or is generated: a missing npm
+  // is one line and exit 2, not a failure after minutes of benchmarking.
+  std::vector<bench::PeerInstall> peers;
+  for (const std::string& peer : opts.peers) {
+    std::error_code exe_error;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", exe_error);
+    auto install = bench::ensure_peer_installed(peer, exe);
+    if (!install) {
+      fmt::print(stderr, "ringload bench: {}\n", install.error().message);
+      return kExitBadInput;
+    }
+    peers.push_back(std::move(install).value());
   }
   SignalGuard signals;
   // Before anything runs: a bench that cannot have its cgroups or zram says so in one line.
@@ -825,7 +903,7 @@ int run_bench(const Options& opts) {
     fmt::print(stderr, "ringload bench: {}\n", info.error().to_string());
     return exit_code_for(info.error());
   }
-  Bench bench(opts, file, *info, signals, *pressure);
+  Bench bench(opts, file, *info, signals, *pressure, std::move(peers));
   const int status = bench.run();
   if (auto restored = pressure->restore(); !restored) {
     fmt::print(stderr, "ringload bench: zram not fully restored: {}\n", restored.error().to_string());
@@ -858,7 +936,9 @@ std::function<int()> add_bench(CLI::App& app) {
       "  ringload bench --gen 8GiB --format safetensors --repeat 5 --json out.json --svg out.svg\n"
       "  ringload bench --strategies read,mmap,auto --cache both model.gguf\n"
       "  ringload bench --gen 4GiB --format safetensors --memory-limit 1GiB --zram 4GiB --hold 20 \\\n"
-      "      --strategies read,mmap,mmap-pipelined,uring-direct,auto --repeat 3 --svg pressure.svg");
+      "      --strategies read,mmap,mmap-pipelined,uring-direct,auto --repeat 3 --svg pressure.svg\n"
+
+      "  ringload bench --peers llama.cpp --sink host --cache both model.gguf");
   sub->add_option("file", opts->file, "Model file to load (or --gen)");
   sub->add_option("--gen", opts->gen_size,
                   "Generate a SIZE file (64MiB, 2GiB, ...) in --out-dir to bench on");
@@ -871,15 +951,25 @@ std::function<int()> add_bench(CLI::App& app) {
       ->delimiter(',')
       ->allow_extra_args(false)  // "--strategies a,b FILE": FILE is not a third strategy
       ->check(CLI::IsMember(names));
+  std::vector<std::string> peer_names(bench::known_peers().begin(), bench::known_peers().end());
+  sub->add_option("--peers", opts->peers,
+                  "Comma-separated other loaders to run beside ours, same protocol and columns: llama.cpp "
+                  "(its modes no-mmap, direct-io, mmap; node-llama-cpp, installed with npm ci on first "
+                  "use). Compare with --sink host: the same end state, weights in host memory")
+      ->delimiter(',')
+      ->allow_extra_args(false)
+      ->check(CLI::IsMember(peer_names));
   sub->add_option("--cache", opts->cache, "cold | warm | both")
       ->check(CLI::IsMember({"cold", "warm", "both"}))
       ->capture_default_str();
   sub->add_option("--repeat", opts->repeat, "Runs per strategy and cache")
       ->check(CLI::Range(1U, 1000U))
       ->capture_default_str();
-  sub->add_option("--sink", opts->sink, "null (read every byte, keep none) | host | cuda")
-      ->check(CLI::IsMember({"null", "host", "cuda"}))
-      ->capture_default_str();
+  CLI::Option* sink = sub->add_option("--sink", opts->sink,
+                                      "null (read every byte, keep none) | host | cuda (default: null; host "
+                                      "with --peers)")
+                          ->check(CLI::IsMember({"null", "host", "cuda"}))
+                          ->capture_default_str();
   sub->add_option("--device", opts->device, "With --sink cuda: the GPU to load into (and measure H2D on)")
       ->check(CLI::Range(0, 1023))
       ->capture_default_str();
@@ -907,7 +997,11 @@ std::function<int()> add_bench(CLI::App& app) {
                   "reports swap, anonymous RSS, zram and page cache");
   sub->add_flag("-q,--quiet", opts->quiet, "No progress bar or per-run lines");
 
-  return [opts]() { return run_bench(*opts); };
+  return [opts, sink]() {
+    // A peer keeps the weights in host memory: ours must end the same way to be compared.
+    if (!opts->peers.empty() && sink->count() == 0) opts->sink = "host";
+    return run_bench(*opts);
+  };
 }
 
 }  // namespace ringload::cli

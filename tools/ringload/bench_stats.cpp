@@ -339,6 +339,11 @@ std::string format_table(const Json& doc, std::span<const std::string> notes) {
     std::string name = string_field(r, "strategy");
     const std::string ran_as = string_field(r, "ran_as");
     if (!ran_as.empty() && ran_as != name) name += " (" + ran_as + ")";
+    // A peer that never ran is a row saying why (bench/BENCH_JSON.md: "failure", no runs).
+    if (const std::string failure = string_field(r, "failure"); !failure.empty() && !med.is_object()) {
+      out += fmt::format("{:<23} {:<5} FAILED: {}\n", name, string_field(r, "cache"), failure);
+      continue;
+    }
     const auto [oom_killed, runs] = oom_count(r);
     if (runs > 0 && oom_killed == runs) {  // nothing was loaded: no throughput to show
       out += fmt::format("{:<23} {:<5} {:>20}\n", name, string_field(r, "cache"),

@@ -22,8 +22,8 @@ namespace ringload::cli::bench {
 
 using Json = nlohmann::ordered_json;
 
-// A figure this run did not measure (no cgroup, a child that was OOM-killed): null in the JSON,
-// left out of medians.
+// A figure this run did not measure (no cgroup, a child that was OOM-killed, a peer that cannot
+// give it): null in the JSON, "-" in the table, left out of medians.
 inline constexpr double kNotMeasured = std::numeric_limits<double>::quiet_NaN();
 
 // One run: the RUN object of bench/BENCH_JSON.md (GB = 1e9 bytes; memory in bytes).

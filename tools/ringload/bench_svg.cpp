@@ -102,6 +102,8 @@ struct ResultRow {
   std::optional<double> fraction_of_ceiling;
   std::optional<double> x_read, x_mmap;
   bool best = false;
+  bool peer = false;    // another loader's row (--peers): drawn pale
+  std::string failure;  // a peer row that could not run says why
 };
 
 struct Span {
@@ -169,6 +171,9 @@ std::vector<ResultRow> read_rows(const Json* results) {
     row.fraction_of_ceiling = number(&r, "fraction_of_ceiling");
     row.x_read = number(&r, "x_read");
     row.x_mmap = number(&r, "x_mmap");
+    if (const Json* peer = child(r, "peer"); peer != nullptr && peer->is_boolean())
+      row.peer = peer->get<bool>();
+    row.failure = text(&r, "failure");
     rows.push_back(std::move(row));
   }
   return rows;
@@ -394,6 +399,15 @@ constexpr std::string_view kInk = "#222222";
 constexpr std::string_view kMuted = "#666666";
 constexpr std::string_view kGrid = "#e3e3e3";
 
+// Another loader's bars (--peers): the cache mode's colour, pale, so ours stand out beside them.
+constexpr std::string_view kPeerBar = "fill-opacity=\"0.45\"";
+
+// SVG attributes joined by one space.
+std::string attrs(std::string_view a, std::string_view b) {
+  if (a.empty() || b.empty()) return std::string(a.empty() ? b : a);
+  return fmt::format("{} {}", a, b);
+}
+
 std::string_view cache_fill(std::string_view cache) {
   if (cache == "cold") return kColdFill;
   if (cache == "warm") return kWarmFill;
@@ -601,7 +615,12 @@ void draw_row_labels(Svg& svg, const std::vector<ResultRow>& rows, double rows_t
     const ResultRow& r = rows[i];
     const double y = rows_top + static_cast<double>(i) * kRowHeight;
     if (i % 2 == 0) svg.rect(kMargin - 4, y, kWidth - 2 * kMargin + 8, kRowHeight, "#f4f5f7");
-    const std::string name = r.strategy.empty() ? std::string("?") : r.strategy;
+    // A peer's "llama.cpp:direct-io" is too long for the column: its mode on the first line, the
+    // peer on the second.
+    const std::size_t colon = r.peer ? r.strategy.find(':') : std::string::npos;
+    const std::string peer_name = colon == std::string::npos ? "peer" : r.strategy.substr(0, colon);
+    std::string name = colon == std::string::npos ? r.strategy : r.strategy.substr(colon + 1);
+    if (name.empty()) name = "?";
     const std::string name_markup = escape_xml(fit_middle(name, kLabelWidth - 16, 13.5));
     if (r.best)
       svg.text_markup(kLabelX, y + 16,
@@ -613,6 +632,8 @@ void draw_row_labels(Svg& svg, const std::vector<ResultRow>& rows, double rows_t
                                fmt::format("fill=\"{}\" font-weight=\"bold\"", cache_fill(r.cache)));
     if (!r.ran_as.empty() && r.ran_as != r.strategy)
       second += escape_xml(fit_middle(" → " + r.ran_as, kLabelWidth - 36, 11));
+    // Why a peer failed is written where its bars would be.
+    if (r.peer) second += escape_xml(fit_middle(" · " + peer_name, kLabelWidth - 36, 11));
     svg.text_markup(kLabelX, y + 31, second, "font-size=\"11\" fill=\"#555\"");
   }
 }
@@ -712,10 +733,15 @@ void draw_throughput(Svg& svg, const BenchDoc& d, double top, double rows_top) {
     const double y = rows_top + static_cast<double>(i) * kRowHeight;
     svg.open_group_titled(row_tooltip(r));
     if (r.median.gb_per_s) {
-      const std::string stroke = r.best ? "stroke=\"#111\" stroke-width=\"2\"" : "";
-      svg.rect(s.x0, y + 10, s.x(*r.median.gb_per_s) - s.x0, 16, cache_fill(r.cache), stroke);
+      const std::string style =
+          attrs(r.best ? "stroke=\"#111\" stroke-width=\"2\"" : "", r.peer ? kPeerBar : "");
+      svg.rect(s.x0, y + 10, s.x(*r.median.gb_per_s) - s.x0, 16, cache_fill(r.cache), style);
     }
     draw_whisker(svg, s, r.min.gb_per_s, r.max.gb_per_s, y + 18, 6);
+    // A row without bars has the whole width for why it has none.
+    if (!r.median.gb_per_s && !r.failure.empty())
+      svg.label(kTputX0 + 4, y + 22, fit_middle("failed: " + r.failure, kMemX0 - kTputX0 - 24, 11.5),
+                "font-size=\"11.5\" fill=\"#b00\"");
 
     if (r.run_count > 0 && r.oom_killed_runs == r.run_count) {
       svg.text_markup(kTputTextX, y + 16,
@@ -863,7 +889,7 @@ void draw_memory(Svg& svg, const BenchDoc& d, double top, double rows_top) {
     svg.open_group_titled(row_tooltip(r));
     if (r.median.peak_rss_bytes)
       svg.rect(s.x0, y + 6, s.x(*r.median.peak_rss_bytes) - s.x0, 13, cache_fill(r.cache),
-               r.best ? "stroke=\"#111\" stroke-width=\"2\"" : "");
+               attrs(r.best ? "stroke=\"#111\" stroke-width=\"2\"" : "", r.peer ? kPeerBar : ""));
     draw_whisker(svg, s, r.min.peak_rss_bytes, r.max.peak_rss_bytes, y + 12.5, 5);
     // Below-axis leftovers get a 2 px stub so "some" differs from "none".
     auto thin_bar = [&](std::optional<double> v, double bar_y, std::string_view fill) {
