@@ -60,6 +60,11 @@ def gen(disk_tmp):
                 if compress != "none":
                     cmd += ["--compress", compress]
                 subprocess.run(cmd + [str(out)], check=True)
+                # Written back before any test loads it: the kernel keeps dirty pages cached
+                # whatever FADV_DONTNEED says, which would read as pages a load left behind.
+                fd = os.open(out, os.O_RDONLY)
+                os.fsync(fd)
+                os.close(fd)
             made[key] = out
         return made[key]
 
