@@ -40,6 +40,17 @@ def disk_tmp():
     return path
 
 
+@pytest.fixture
+def scratch(disk_tmp, request):
+    """An empty folder on disk_tmp for one test, removed after it."""
+    import shutil
+    path = disk_tmp / f"scratch-{request.node.name}".replace("/", "_")[:120]
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def gen(disk_tmp):
     """gen(format, dtype="F32", size="1MiB", tensors=0, seed=1, compress="none") -> Path of a model

@@ -31,8 +31,8 @@ ENTRY_POINTS = {
 
 
 @pytest.mark.parametrize("entry", ENTRY_POINTS)
-def test_missing_file_is_file_not_found(entry, disk_tmp):
-    path = str(disk_tmp / "no-such-model.safetensors")
+def test_missing_file_is_file_not_found(entry, scratch):
+    path = str(scratch / "no-such-model.safetensors")
     before = process_state()
     with pytest.raises(FileNotFoundError) as raised:
         ENTRY_POINTS[entry](path)
@@ -74,9 +74,9 @@ def test_malformed_fixture_is_a_format_error_naming_file_and_offset(name):
 
 
 @pytest.mark.parametrize("fmt", ["safetensors", "gguf"])
-def test_truncated_file_names_the_first_tensor_past_the_end(gen, disk_tmp, fmt):
+def test_truncated_file_names_the_first_tensor_past_the_end(gen, scratch, fmt):
     intact = gen(fmt, "BF16", size="1MiB", tensors=4)
-    path = disk_tmp / f"truncated.{fmt}"
+    path = scratch / f"truncated.{fmt}"
     cut = intact.stat().st_size * 6 // 10
     path.write_bytes(intact.read_bytes()[:cut])
     first_past_end = next(t for t in read_any(intact).tensors if t.offset + len(t.data) > cut)

@@ -62,9 +62,9 @@ def test_rss_grows_by_the_model_once_not_twice(gen):
     assert result["resident"] <= result["pages"] // 100, result
 
 
-def test_tensor_outlives_its_dict_report_and_file(gen, disk_tmp):
+def test_tensor_outlives_its_dict_report_and_file(gen, scratch):
     src = gen("safetensors", "F32", size="4MiB", tensors=8)
-    path = disk_tmp / "outlives.safetensors"
+    path = scratch / "outlives.safetensors"
     path.write_bytes(src.read_bytes())
     spec = {t.name: t for t in read_any(path).tensors}
     tensors, report = ringload.load(path)

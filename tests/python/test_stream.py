@@ -48,8 +48,8 @@ def test_breaking_out_cancels_the_rest(gen):
     assert list(s) == []
 
 
-def test_a_stream_of_a_missing_tensor_raises_its_error(gen, disk_tmp):
-    path = disk_tmp / "subset.safetensors"
+def test_a_stream_of_a_missing_tensor_raises_its_error(gen, scratch):
+    path = scratch / "subset.safetensors"
     path.write_bytes(gen("safetensors", "F32", size="1MiB", tensors=4).read_bytes())
     with pytest.raises(ringload.TensorNotFoundError) as raised:
         list(ringload.stream(path, tensors=["no such tensor"]))
