@@ -51,7 +51,7 @@ class PyWorker {
                bool release, std::optional<std::vector<std::string>> tensors) {
     if (!worker_) throw py::value_error("the loader was closed");
     LoadSettings settings{strategy_named(strategy), checksum, release,
-                          tensors.value_or(std::vector<std::string>{})};
+                          std::move(tensors).value_or(std::vector<std::string>{})};
     BlockPtr block = make_block(*source, cuda_device);
     return worker_->start(source, std::move(block), std::move(settings));
   }
@@ -200,8 +200,8 @@ void bind_load(py::module_& module) {
       .def(
           "start",
           [](PyWorker& w, const PySource& source, int cuda_device, const std::string& strategy, bool checksum,
-             bool release, std::optional<std::vector<std::string>> tensors) {
-            return w.start(source.get(), cuda_device, strategy, checksum, release, std::move(tensors));
+             bool release, const std::optional<std::vector<std::string>>& tensors) {
+            return w.start(source.get(), cuda_device, strategy, checksum, release, tensors);
           },
           py::arg("source"), py::arg("cuda_device") = -1, py::arg("strategy") = "auto",
           py::arg("checksum") = false, py::arg("release") = true, py::arg("tensors") = py::none())

@@ -152,6 +152,16 @@ if printf '%s\n' "${tidy_sources[@]}" | xargs -P "$jobs" -n 4 clang-tidy -p buil
 else
   status=1
 fi
+# The Python extension is built in the release build only: its compile commands are there.
+mapfile -t tidy_python < <(git ls-files 'python/src/*.cpp')
+if [[ -f build/python/ringload/__init__.py ]]; then
+  if printf '%s\n' "${tidy_python[@]}" | xargs -P "$jobs" -n 4 clang-tidy -p build --quiet \
+       2> >(grep -v -E '^[0-9]+ warnings? generated' >&2); then
+    echo "clang-tidy: clean (${#tidy_python[@]} files of python/src)"
+  else
+    status=1
+  fi
+fi
 
 step "fuzzing (${fuzz_seconds}s per target)"
 corpus=build-asan/fuzz-corpus
