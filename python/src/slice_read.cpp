@@ -89,14 +89,10 @@ Result<void> pread_exactly(const Model& model, std::string_view name, ByteRun ru
   return {};
 }
 
-}  // namespace
-
-Result<SliceRead> read_slice(const Model& model, std::string_view name, std::span<const DimSelection> dims,
-                             bool release) {
-  const TensorInfo info = RINGLOAD_TRY(model.tensor(name));
-  const bool raw = exported_as_raw_bytes(info.dtype);
-  const std::vector<std::uint64_t> shape =
-      raw ? std::vector<std::uint64_t>{info.size} : row_major_shape(model.format(), info);
+// The selected element count, or out_of_bounds naming the dim whose selection leaves the tensor.
+Result<std::uint64_t> selected_elements(const Model& model, std::string_view name,
+                                        std::span<const std::uint64_t> shape,
+                                        std::span<const DimSelection> dims) {
   if (dims.size() != shape.size()) {
     return slice_error(
         ErrorKind::invalid_argument, model, name,
@@ -105,49 +101,78 @@ Result<SliceRead> read_slice(const Model& model, std::string_view name, std::spa
   std::uint64_t elements = 1;
   for (std::size_t i = 0; i < dims.size(); ++i) {
     const DimSelection& d = dims[i];
+    std::uint64_t last = 0;  // offset of the last selected index from the first
     const bool inside =
-        d.step >= 1 && (d.count == 0 || (d.start < shape[i] && (d.count - 1) * d.step < shape[i] - d.start));
+        d.step >= 1 &&
+        (d.count == 0 || (d.start < shape[i] && !__builtin_mul_overflow(d.count - 1, d.step, &last) &&
+                          last < shape[i] - d.start));
     if (!inside) {
       return slice_error(ErrorKind::out_of_bounds, model, name,
                          "dim " + std::to_string(i) + " selection lies outside its " +
                              std::to_string(shape[i]) + " elements");
     }
-    elements *= d.count;
+    elements *= d.count;  // no overflow: each count fits its dim, and the dims' product fits the file
   }
+  return elements;
+}
+
+// Readahead off while the runs are read (the kernel would read past each run), back on after:
+// the fd is the model's, which the pipeline reads too.
+class NoReadahead {
+ public:
+  explicit NoReadahead(int fd) : fd_(fd) { (void)::posix_fadvise(fd_, 0, 0, POSIX_FADV_RANDOM); }
+  NoReadahead(const NoReadahead&) = delete;
+  NoReadahead& operator=(const NoReadahead&) = delete;
+  ~NoReadahead() { (void)::posix_fadvise(fd_, 0, 0, POSIX_FADV_NORMAL); }
+
+ private:
+  int fd_;
+};
+
+Result<void> read_runs(const Model& model, std::string_view name, std::span<const ByteRun> runs,
+                       std::byte* out, bool release) {
+  if (!model.is_mmap() || model.fd() < 0) {  // a compressed APR, decompressed onto the heap when opened
+    for (const ByteRun& run : runs) {
+      std::memcpy(out, model.image().data() + run.file_offset, run.bytes);
+      out += run.bytes;
+    }
+    return {};
+  }
+  {
+    const NoReadahead exact(model.fd());
+    for (const ByteRun& run : runs) {
+      RINGLOAD_TRY_VOID(pread_exactly(model, name, run, out));
+      out += run.bytes;
+    }
+  }
+  if (release && !runs.empty()) {
+    const std::uint64_t first = runs.front().file_offset;
+    const std::uint64_t end = runs.back().file_offset + runs.back().bytes;
+    (void)::posix_fadvise(model.fd(), static_cast<off_t>(first), static_cast<off_t>(end - first),
+                          POSIX_FADV_DONTNEED);
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<SliceRead> read_slice(const Model& model, std::string_view name, std::span<const DimSelection> dims,
+                             bool release) {
+  const TensorInfo info = RINGLOAD_TRY(model.tensor(name));
+  const bool raw = exported_as_raw_bytes(info.dtype);
+  const std::vector<std::uint64_t> shape =
+      raw ? std::vector<std::uint64_t>{info.size} : row_major_shape(model.format(), info);
+  const std::uint64_t elements = RINGLOAD_TRY(selected_elements(model, name, shape, dims));
   const std::uint64_t item_bytes = raw ? 1 : dtype_info(info.dtype).block_bytes;
   std::vector<std::byte> bytes(elements * item_bytes);
-  std::vector<std::uint64_t> counts;
-  for (const DimSelection& d : dims) counts.push_back(d.count);
   SliceRead out;
   if (!bytes.empty()) {
     const std::vector<ByteRun> runs = byte_runs(info.offset, shape, dims, item_bytes);
-    std::byte* next = bytes.data();
-    const bool from_file = model.is_mmap() && model.fd() >= 0;
-    // Readahead off for these reads only: the fd is the model's, which the pipeline reads too.
-    if (from_file) (void)::posix_fadvise(model.fd(), 0, 0, POSIX_FADV_RANDOM);
-    for (const ByteRun& run : runs) {
-      if (from_file) {
-        const auto read = pread_exactly(model, name, run, next);
-        if (!read) {
-          (void)::posix_fadvise(model.fd(), 0, 0, POSIX_FADV_NORMAL);
-          return read.error();
-        }
-      } else {  // a compressed APR, decompressed on the heap when opened
-        std::memcpy(next, model.image().data() + run.file_offset, run.bytes);
-      }
-      next += run.bytes;
-      out.bytes_read += run.bytes;
-    }
-    if (from_file) {
-      (void)::posix_fadvise(model.fd(), 0, 0, POSIX_FADV_NORMAL);
-      if (release) {
-        const ByteRun& last = runs.back();
-        (void)::posix_fadvise(model.fd(), static_cast<off_t>(runs.front().file_offset),
-                              static_cast<off_t>(last.file_offset + last.bytes - runs.front().file_offset),
-                              POSIX_FADV_DONTNEED);
-      }
-    }
+    RINGLOAD_TRY_VOID(read_runs(model, name, runs, bytes.data(), release));
+    out.bytes_read = bytes.size();
   }
+  std::vector<std::uint64_t> counts;
+  for (const DimSelection& d : dims) counts.push_back(d.count);
   out.block = std::make_shared<TensorBlock>(
       BlockTensor{info.name, info.dtype, std::move(counts), bytes.size()}, std::move(bytes));
   return out;
