@@ -71,3 +71,23 @@ def test_gguf_shapes_are_row_major(gen):
     table = {t["name"]: t["shape"] for t in ringload.inspect(path)["tensors"]}
     for name, tensor in ringload.torch.load_file(path).items():
         assert list(tensor.shape) == list(reversed(table[name])), name
+
+
+def test_empty_and_scalar_tensors(scratch):
+    # Written by hand from the safetensors spec: zero-element tensors have no bytes and no
+    # destination; scalars have shape [].
+    import json
+    import struct
+    header = {"empty": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]},
+              "empty2d": {"dtype": "BF16", "shape": [3, 0], "data_offsets": [0, 0]},
+              "scalar": {"dtype": "I16", "shape": [], "data_offsets": [0, 2]},
+              "flag": {"dtype": "BOOL", "shape": [2], "data_offsets": [2, 4]}}
+    text = json.dumps(header).encode()
+    path = scratch / "edge.safetensors"
+    path.write_bytes(struct.pack("<Q", len(text)) + text + b"\x07\x01\x01\x00")
+    spec = read_any(path)
+    for fw in ("pt", "np"):
+        assert_matches_spec(path, spec, fw)
+    tensors = ringload.torch.load_file(path)
+    assert tensors["scalar"].item() == 0x0107 and tensors["flag"].tolist() == [True, False]
+    assert tensors["empty2d"].shape == (3, 0) and tensors["empty2d"].dtype.is_floating_point
