@@ -12,6 +12,9 @@ _FORMAT_KINDS = frozenset({
     "malformed_header", "invalid_name", "duplicate_name", "unknown_dtype", "invalid_shape",
     "size_mismatch", "overflow", "out_of_bounds", "overlap", "gap", "misaligned", "unsorted_index",
     "checksum_mismatch", "decompression",
+    # A whole checkpoint's files that do not fit together.
+    "misplaced_tensor", "unlisted_tensor", "malformed_index", "split_count_mismatch", "split_out_of_sequence",
+    "split_tensor_count", "ambiguous_checkpoint",
 })
 
 
@@ -63,6 +66,8 @@ def _class_for(kind, tensor):
         return FormatError
     if kind == "not_found":
         return TensorNotFoundError if tensor else NotFoundError
+    if kind == "missing_shard":  # a file the checkpoint's index or split set names is not there
+        return NotFoundError
     if kind == "permission_denied":
         return PermissionDeniedError
     if kind == "invalid_argument":
