@@ -125,6 +125,9 @@ struct LoadReport {
   std::vector<std::string> warnings;
   std::vector<TimelineSpan> timeline;
   std::vector<TensorDigest> digests;  // per loaded tensor, file order
+  // async_load's completion: why the load failed or was cancelled (file, tensor, byte offset),
+  // beside an error_code that holds only the kind; empty on success.
+  std::optional<Error> error;
 };
 
 // Chrome trace-event JSON of the timeline (open in Perfetto or chrome://tracing).

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -76,6 +77,9 @@ struct AsyncLoader::Impl {
 };
 
 void AsyncLoader::Impl::complete(Job& job, Result<LoadReport> result) {
+  // The completion's Error is all a handler learns of a failure: it names the file, whichever
+  // layer failed (a sink's error knows no path).
+  if (!result && result.error().path.empty()) result.error().path = job.path.string();
   auto done = std::move(job.done);
   job.done = nullptr;
   in_flight.fetch_sub(1, std::memory_order_relaxed);
@@ -261,16 +265,14 @@ void AsyncLoader::submit_discard(Sink& sink, DiscardCompletion done) {
   impl_->wake.notify_one();
 }
 
-std::shared_ptr<AsyncLoader> default_async_loader() {
-  static std::mutex mutex;
-  static std::weak_ptr<AsyncLoader> current;
-  const std::lock_guard lock(mutex);
-  auto loader = current.lock();
-  if (!loader) {
-    loader = std::make_shared<AsyncLoader>(AsyncLoader::executor_type{});  // callers pass theirs
-    current = loader;
-  }
-  return loader;
+AsyncLoader& default_async_loader() {
+  // Created once, on first use (a function-local static: thread-safe), and released on purpose:
+  // never destroyed, so no destructor joins the io thread or unpins the ring during static
+  // destruction, after the CUDA runtime may have torn itself down (async.hpp). The pointer lives
+  // in static storage, so leak checkers see the loader as reachable, which it is.
+  static AsyncLoader* const loader =
+      std::make_unique<AsyncLoader>(AsyncLoader::executor_type{}).release();  // callers pass theirs
+  return *loader;
 }
 
 }  // namespace ringload

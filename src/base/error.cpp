@@ -48,6 +48,14 @@ std::string_view to_string(ErrorKind kind) noexcept {
     case ErrorKind::no_device: return "no_device";
     case ErrorKind::cancelled: return "cancelled";
     case ErrorKind::out_of_memory: return "out_of_memory";
+    case ErrorKind::missing_shard: return "missing_shard";
+    case ErrorKind::misplaced_tensor: return "misplaced_tensor";
+    case ErrorKind::unlisted_tensor: return "unlisted_tensor";
+    case ErrorKind::malformed_index: return "malformed_index";
+    case ErrorKind::split_count_mismatch: return "split_count_mismatch";
+    case ErrorKind::split_out_of_sequence: return "split_out_of_sequence";
+    case ErrorKind::split_tensor_count: return "split_tensor_count";
+    case ErrorKind::ambiguous_checkpoint: return "ambiguous_checkpoint";
   }
   return "unknown";
 }
