@@ -6,8 +6,9 @@
 #      the llama.cpp peer checks (tests/tools/llama_cpp_test.sh) against the release build;
 #   4. installs the release build into a prefix and builds examples/consumer against the installed
 #      ringload.pc (not the build tree), then runs it on a fixture;
-#   5. checks clang-format (dry run, errors) and clang-tidy;
-#   6. runs each libFuzzer target for FUZZ_SECONDS (default 60) seeded from the fixtures;
+#   5. runs the Python package's tests (pytest, release build only) and imports the installed copy;
+#   6. checks clang-format (dry run, errors) and clang-tidy;
+#   7. runs each libFuzzer target for FUZZ_SECONDS (default 60) seeded from the fixtures;
 #   and, right after the release build, README's main job (tools/demo.sh) on a 256 MiB model.
 # Ends with one line "tests: N passed, N failed, N skipped"; exits non-zero on any failure.
 set -euo pipefail
@@ -50,7 +51,7 @@ PY
 
 step "ASan+UBSan build with fuzz targets (clang)"
 [[ -f build-asan/build.ninja ]] || CXX=clang++ meson setup build-asan --buildtype=debugoptimized \
-  -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=true -Dbench=disabled
+  -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=true -Dbench=disabled -Dpython=disabled
 meson compile -C build-asan
 
 export RINGLOAD_FIXTURES="$fixtures"
@@ -115,6 +116,44 @@ else
   status=1
 fi
 
+# The Python package, in the release build only: an ASan-built extension needs libasan preloaded
+# into /usr/bin/python3 and leak suppressions for CPython and torch, noise that hides more than
+# it finds; the C++ it calls is covered by the sanitizer suite above.
+step "python: pytest tests/python (release build), then import the installed package"
+python_log=build/python.log
+: >"$python_log"
+if [[ -f build/python/ringload/__init__.py ]]; then
+  PYTHONDONTWRITEBYTECODE=1 RINGLOAD_BUILD="$root/build" RINGLOAD_TEST_TMP="$root/build/tests/tmp" \
+    /usr/bin/python3 -m pytest -q -p no:cacheprovider --junitxml=build/pytest.xml tests/python \
+    | tee -a "$python_log" || status=1
+  installed=$(find "$prefix" -path '*/ringload/__init__.py' -print -quit)
+  if [[ -n "$installed" ]] && (cd / && PYTHONPATH=$(dirname "$(dirname "$installed")") /usr/bin/python3 -c \
+       'import ringload, sys; assert ringload.__file__.startswith(sys.argv[1]); print("installed:", ringload.__file__)' \
+       "$prefix") | tee -a "$python_log"; then
+    installed_ok=1
+  else
+    echo "python: the installed package ($prefix) does not import"; installed_ok=0
+  fi
+  /usr/bin/python3 - build/pytest.xml "$installed_ok" <<'PY' | tee -a "$python_log" || status=1
+import sys, xml.etree.ElementTree as ET
+try:
+    suites = ET.parse(sys.argv[1]).getroot()
+except (OSError, ET.ParseError):
+    print("python: 0 passed, 1 failed"); sys.exit(1)
+suites = [suites] if suites.tag == "testsuite" else list(suites)
+total = sum(int(s.get("tests", 0)) for s in suites)
+failed = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+skipped = sum(int(s.get("skipped", 0)) for s in suites)
+installed = sys.argv[2] == "1"
+# Skipped tests (no fixtures folder) are neither; the import of the installed copy counts as one.
+print(f"python: {total - failed - skipped + installed} passed, {failed + (not installed)} failed")
+sys.exit(1 if failed or not installed else 0)
+PY
+else
+  echo "python: the package was not built (python3-dev and pybind11-dev missing?)" | tee -a "$python_log"
+  echo "python: 0 passed, 1 failed" | tee -a "$python_log"; status=1
+fi
+
 step "clang-format"
 mapfile -t sources < <(git ls-files '*.cpp' '*.hpp' '*.cu' '*.cuh')
 if clang-format --dry-run --Werror "${sources[@]}"; then
@@ -130,6 +169,16 @@ if printf '%s\n' "${tidy_sources[@]}" | xargs -P "$jobs" -n 4 clang-tidy -p buil
   echo "clang-tidy: clean (${#tidy_sources[@]} files)"
 else
   status=1
+fi
+# The Python extension is built in the release build only: its compile commands are there.
+mapfile -t tidy_python < <(git ls-files 'python/src/*.cpp')
+if [[ -f build/python/ringload/__init__.py ]]; then
+  if printf '%s\n' "${tidy_python[@]}" | xargs -P "$jobs" -n 4 clang-tidy -p build --quiet \
+       2> >(grep -v -E '^[0-9]+ warnings? generated' >&2); then
+    echo "clang-tidy: clean (${#tidy_python[@]} files of python/src)"
+  else
+    status=1
+  fi
 fi
 
 step "fuzzing (${fuzz_seconds}s per target)"
@@ -161,7 +210,7 @@ done
 
 step "summary"
 python3 - build/gtest.json build-asan/gtest.json build/cli.log build-asan/cli.log build/service.log \
-  build-asan/service.log build/consumer.log build/demo-check.log build/llama.log <<'PY' || status=1
+  build-asan/service.log build/consumer.log build/demo-check.log build/llama.log build/python.log <<'PY' || status=1
 import json, re, sys
 passed = failed = skipped = 0
 for path in sys.argv[1:3]:
