@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -24,23 +25,25 @@ class MetadataValue {
 
   enum class Kind : std::uint8_t { null, boolean, int64, uint64, float64, string, array, object };
 
-  MetadataValue() noexcept = default;  // null
-  MetadataValue(std::nullptr_t) noexcept {}
-  MetadataValue(bool value) noexcept : value_(value) {}
+  // Defined below MetadataMember: a constructor needs the destructor of every alternative,
+  // and Object's needs a complete MetadataMember.
+  MetadataValue() noexcept;  // null
+  MetadataValue(std::nullptr_t) noexcept;
+  MetadataValue(bool value) noexcept;
   template <std::signed_integral T>
-  MetadataValue(T value) noexcept : value_(static_cast<std::int64_t>(value)) {}
+  MetadataValue(T value) noexcept;
   template <std::unsigned_integral T>
   requires(!std::same_as<T, bool>) MetadataValue(T value)
-  noexcept : value_(static_cast<std::uint64_t>(value)) {}
-  MetadataValue(double value) noexcept : value_(value) {}
-  MetadataValue(std::string value) noexcept : value_(std::move(value)) {}
-  MetadataValue(std::string_view value) : value_(std::string(value)) {}
-  MetadataValue(const char* value) : value_(std::string(value)) {}
-  MetadataValue(Array value) noexcept : value_(std::move(value)) {}
-  MetadataValue(Object value) noexcept : value_(std::move(value)) {}
+  noexcept;
+  MetadataValue(double value) noexcept;
+  MetadataValue(std::string value) noexcept;
+  MetadataValue(std::string_view value);
+  MetadataValue(const char* value);
+  MetadataValue(Array value) noexcept;
+  MetadataValue(Object value) noexcept;
 
-  [[nodiscard]] static MetadataValue array() { return MetadataValue(Array{}); }
-  [[nodiscard]] static MetadataValue object() { return MetadataValue(Object{}); }
+  [[nodiscard]] static MetadataValue array();
+  [[nodiscard]] static MetadataValue object();
 
   [[nodiscard]] Kind kind() const noexcept { return static_cast<Kind>(value_.index()); }
   [[nodiscard]] bool is_null() const noexcept { return kind() == Kind::null; }
@@ -69,7 +72,7 @@ class MetadataValue {
   [[nodiscard]] std::size_t size() const noexcept;
   [[nodiscard]] bool empty() const noexcept { return size() == 0; }
 
-  friend bool operator==(const MetadataValue& a, const MetadataValue& b) noexcept;
+  friend bool operator==(const MetadataValue& a, const MetadataValue& b);
 
  private:
   // Alternatives in Kind's order.
@@ -80,9 +83,26 @@ struct MetadataMember {
   std::string key;
   MetadataValue value;
 
-  friend bool operator==(const MetadataMember& a, const MetadataMember& b) noexcept {
+  friend bool operator==(const MetadataMember& a, const MetadataMember& b) {
     return a.key == b.key && a.value == b.value;
   }
 };
+
+inline MetadataValue::MetadataValue() noexcept = default;
+inline MetadataValue::MetadataValue(std::nullptr_t) noexcept {}
+template <std::signed_integral T>
+inline MetadataValue::MetadataValue(T value) noexcept : value_(static_cast<std::int64_t>(value)) {}
+template <std::unsigned_integral T>
+requires(!std::same_as<T, bool>) inline MetadataValue::MetadataValue(T value) noexcept
+    : value_(static_cast<std::uint64_t>(value)) {}
+inline MetadataValue::MetadataValue(bool value) noexcept : value_(value) {}
+inline MetadataValue::MetadataValue(double value) noexcept : value_(value) {}
+inline MetadataValue::MetadataValue(std::string value) noexcept : value_(std::move(value)) {}
+inline MetadataValue::MetadataValue(std::string_view value) : value_(std::string(value)) {}
+inline MetadataValue::MetadataValue(const char* value) : value_(std::string(value)) {}
+inline MetadataValue::MetadataValue(Array value) noexcept : value_(std::move(value)) {}
+inline MetadataValue::MetadataValue(Object value) noexcept : value_(std::move(value)) {}
+inline MetadataValue MetadataValue::array() { return MetadataValue(Array{}); }
+inline MetadataValue MetadataValue::object() { return MetadataValue(Object{}); }
 
 }  // namespace ringload

@@ -82,9 +82,10 @@ bool JsonKeySet::insert(std::string_view key) {
     if (table_[slot] == key) return false;
     slot = (slot + 1) & mask;
   }
-  // An empty key decoded into the reader's buffer still has a non-null data(); "" from
-  // elsewhere would not, so it is given one.
-  table_[slot] = key.data() != nullptr ? key : std::string_view("", 0);
+  // A key decoded into the reader's buffer has a non-null data() even when empty; an empty view
+  // from elsewhere may not, and null marks a free slot, so it gets a literal's.
+  static constexpr std::string_view kEmptyKey = "";
+  table_[slot] = key.data() != nullptr ? key : kEmptyKey;
   ++count_;
   return true;
 }
@@ -223,7 +224,12 @@ Result<JsonReader::Value> JsonReader::root() {
 Result<void> JsonReader::finish() {
   // Past the top-level value the next token must be our closing ']'.
   const auto location = document_.current_location();
-  if (location.error() != simdjson::SUCCESS) return at_cursor(location.error());
+  if (location.error() != simdjson::SUCCESS) {
+    // The text consumed our ']': it left an array open.
+    if (auto nul = nul_error()) return std::move(*nul);
+    return make_error(ErrorKind::malformed_header, "invalid JSON: the text ends inside an array or object",
+                      base_offset_ + text_.size());
+  }
   const std::uint64_t at = offset_of(location.value_unsafe());
   if (at == base_offset_ + text_.size()) return {};
   if (auto nul = nul_error()) return std::move(*nul);
@@ -308,7 +314,10 @@ Result<MetadataValue> JsonReader::read_object(Value& value, int depth, const Jso
         }
         // Last one wins, where the first stood (rare: a linear search).
         for (MetadataMember& earlier : members) {
-          if (earlier.key == member.key) earlier.value = std::move(item);
+          if (earlier.key == member.key) {
+            earlier.value = std::move(item);
+            break;
+          }
         }
         return {};
       }));

@@ -18,6 +18,6 @@ std::size_t MetadataValue::size() const noexcept {
   return 0;
 }
 
-bool operator==(const MetadataValue& a, const MetadataValue& b) noexcept { return a.value_ == b.value_; }
+bool operator==(const MetadataValue& a, const MetadataValue& b) { return a.value_ == b.value_; }
 
 }  // namespace ringload
