@@ -76,34 +76,38 @@ bool JsonKeySet::insert(std::string_view key) {
   }
   // Half full at most, so probe runs stay short.
   if ((count_ + 1) * 2 > table_.size()) rehash(table_.size() * 2);
+  const std::size_t hash = std::hash<std::string_view>{}(key);
   const std::size_t mask = table_.size() - 1;
-  std::size_t slot = std::hash<std::string_view>{}(key)&mask;
-  while (table_[slot].data() != nullptr) {
-    if (table_[slot] == key) return false;
+  std::size_t slot = hash & mask;
+  // The stored hash settles almost every probe without reading the other key's bytes, which a
+  // 20,000-name header would fetch from all over the reader's string buffer.
+  while (table_[slot].key.data() != nullptr) {
+    if (table_[slot].hash == hash && table_[slot].key == key) return false;
     slot = (slot + 1) & mask;
   }
   // A key decoded into the reader's buffer has a non-null data() even when empty; an empty view
   // from elsewhere may not, and null marks a free slot, so it gets a literal's.
   static constexpr std::string_view kEmptyKey = "";
-  table_[slot] = key.data() != nullptr ? key : kEmptyKey;
+  table_[slot] = Slot{key.data() != nullptr ? key : kEmptyKey, hash};
   ++count_;
   return true;
 }
 
 // Keys already in the set are distinct, so they are placed without comparing.
 void JsonKeySet::rehash(std::size_t slot_count) {
-  std::vector<std::string_view> old = std::exchange(table_, std::vector<std::string_view>(slot_count));
+  std::vector<Slot> old = std::exchange(table_, std::vector<Slot>(slot_count));
   const std::size_t mask = slot_count - 1;
-  auto place = [&](std::string_view key) {
-    std::size_t slot = std::hash<std::string_view>{}(key)&mask;
-    while (table_[slot].data() != nullptr) slot = (slot + 1) & mask;
-    table_[slot] = key;
+  auto place = [&](Slot entry) {
+    std::size_t slot = entry.hash & mask;
+    while (table_[slot].key.data() != nullptr) slot = (slot + 1) & mask;
+    table_[slot] = entry;
   };
   if (old.empty()) {
-    for (std::size_t i = 0; i < count_; ++i) place(inline_[i]);
+    for (std::size_t i = 0; i < count_; ++i)
+      place(Slot{inline_[i], std::hash<std::string_view>{}(inline_[i])});
   } else {
-    for (std::string_view key : old) {
-      if (key.data() != nullptr) place(key);
+    for (const Slot& entry : old) {
+      if (entry.key.data() != nullptr) place(entry);
     }
   }
 }

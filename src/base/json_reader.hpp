@@ -42,10 +42,14 @@ class JsonKeySet {
 
  private:
   static constexpr std::size_t kInlineKeys = 8;
+  struct Slot {
+    std::string_view key;  // data() == nullptr marks a free slot
+    std::size_t hash = 0;
+  };
   void rehash(std::size_t slot_count);
 
   std::array<std::string_view, kInlineKeys> inline_{};
-  std::vector<std::string_view> table_;  // power-of-two slots; data() == nullptr marks a free one
+  std::vector<Slot> table_;  // power-of-two slots
   std::size_t count_ = 0;
 };
 

@@ -22,7 +22,10 @@ class EntryKeys {
  public:
   [[nodiscard]] bool insert(std::string_view key) {
     const unsigned bit = key == "dtype" ? 1U : key == "shape" ? 2U : key == "data_offsets" ? 4U : 0U;
-    if (bit == 0) return others_.insert(key);
+    if (bit == 0) {
+      if (!others_) others_.emplace();
+      return others_->insert(key);
+    }
     if ((seen_ & bit) != 0) return false;
     seen_ |= bit;
     return true;
@@ -30,7 +33,7 @@ class EntryKeys {
 
  private:
   unsigned seen_ = 0;
-  JsonKeySet others_;
+  std::optional<JsonKeySet> others_;  // rare: made on the first unknown field
 };
 
 class HeaderDecoder {
