@@ -146,10 +146,39 @@ std::optional<Error> JsonReader::nul_error() const {
                     base_offset_ + at);
 }
 
+// What starts at absolute offset `at`, for "expected X, found Y".
+std::string_view JsonReader::found_at(std::uint64_t at) const {
+  if (at >= base_offset_ + text_.size()) return "the end of the text";
+  switch (text_[at - base_offset_]) {
+    case '{': return "'{'";
+    case '}': return "'}'";
+    case '[': return "'['";
+    case ']': return "']'";
+    case ':': return "':'";
+    case ',': return "','";
+    case '"': return "a string";
+    case '-':
+    case '0':
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '5':
+    case '6':
+    case '7':
+    case '8':
+    case '9': return "a number";
+    default: return "something that is not JSON";
+  }
+}
+
 Error JsonReader::error_at(simdjson::error_code code, std::uint64_t at, std::string_view expected) const {
   if (auto nul = nul_error()) return std::move(*nul);
-  const std::string what = code == simdjson::INCORRECT_TYPE && !expected.empty()
-                               ? fmt::format("expected {} here", expected)
+  // A misplaced token: say what belonged there. Anything else is wrong inside its token.
+  const bool misplaced = code == simdjson::TAPE_ERROR || code == simdjson::INCORRECT_TYPE ||
+                         code == simdjson::INCOMPLETE_ARRAY_OR_OBJECT;
+  const std::string what = misplaced && !expected.empty()
+                               ? fmt::format("expected {}, found {}", expected, found_at(at))
                                : std::string(describe(code));
   return make_error(ErrorKind::malformed_header, fmt::format("invalid JSON: {}", what), at);
 }
@@ -213,8 +242,7 @@ Result<JsonReader::Value> JsonReader::root() {
     return stage1_error(code);
   for (auto element : outer_) {
     Value value;
-    if (const auto code = element.get(value); code != simdjson::SUCCESS)
-      return at_cursor(code, "a JSON value");
+    if (const auto code = element.get(value); code != simdjson::SUCCESS) return at_cursor(code, "a value");
     return value;  // the rest of our array is finish()'s
   }
   // Nothing, or a stray ']' our '[' took for the end of its array.

@@ -124,6 +124,7 @@ class JsonReader {
   [[nodiscard]] Error type_error(simdjson::error_code code, Value& value) const;
   [[nodiscard]] std::uint64_t cursor();
   [[nodiscard]] std::optional<Error> nul_error() const;
+  [[nodiscard]] std::string_view found_at(std::uint64_t at) const;
   [[nodiscard]] Error error_at(simdjson::error_code code, std::uint64_t at,
                                std::string_view expected = {}) const;
   [[nodiscard]] Error stage1_error(simdjson::error_code code) const;
@@ -153,7 +154,8 @@ Result<void> JsonReader::for_each_member(Value& value, int depth, KeySet& keys, 
                                          OnMember&& on_member) {
   simdjson::ondemand::object object = RINGLOAD_TRY(start_object(value, depth));
   for (auto field : object) {
-    if (field.error() != simdjson::SUCCESS) return at_cursor(field.error(), "a string key");
+    if (field.error() != simdjson::SUCCESS)
+      return at_cursor(field.error(), R"(',' or '}', or a "key": value)");
     JsonMember member;
     // The raw key first: unescaped_key() consumes it.
     member.key_at = offset_of(field.key().value_unsafe().raw() - 1);
@@ -165,7 +167,7 @@ Result<void> JsonReader::for_each_member(Value& value, int depth, KeySet& keys, 
       member.repeated = true;
     }
     if (const auto code = field.value().get(member.value); code != simdjson::SUCCESS) {
-      return at_cursor(code, "a value");
+      return at_cursor(code, "':' and a value");
     }
     RINGLOAD_TRY_VOID(on_member(member));
   }
@@ -177,7 +179,9 @@ Result<void> JsonReader::for_each_element(Value& value, int depth, OnElement&& o
   simdjson::ondemand::array array = RINGLOAD_TRY(start_array(value, depth));
   for (auto element : array) {
     Value item;
-    if (const auto code = element.get(item); code != simdjson::SUCCESS) return at_cursor(code, "a value");
+    if (const auto code = element.get(item); code != simdjson::SUCCESS) {
+      return at_cursor(code, "',' or ']', or a value");
+    }
     RINGLOAD_TRY_VOID(on_element(item));
   }
   return {};
