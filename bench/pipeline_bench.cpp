@@ -210,8 +210,8 @@ void BM_StagingRingCreate(benchmark::State& state) {
       state.SkipWithError(ring.error().to_string().c_str());
       return;
     }
-    huge_pages = ring->huge_pages();
-    benchmark::DoNotOptimize(ring->memory().data());
+    huge_pages = (*ring)->huge_pages();
+    benchmark::DoNotOptimize((*ring)->memory().data());
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * slots * slot_size));
   state.counters["huge_pages"] = huge_pages ? 1 : 0;

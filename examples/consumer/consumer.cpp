@@ -1,6 +1,6 @@
 // Loads one model file twice through the installed ringload: once with asio::use_future from a
-// plain thread, once with asio::use_awaitable from a coroutine, and checks that every tensor
-// arrived byte for byte (against Model::tensor_bytes, read from the mapping).
+// plain thread, once with asio::as_tuple(asio::use_awaitable) from a coroutine, and checks that
+// every tensor arrived byte for byte (against Model::tensor_bytes, read from the mapping).
 //   consumer MODEL_FILE      exit 0: both loads byte-exact; 1: a mismatch or an error; 2: usage
 #include <cstdio>
 #include <cstring>
@@ -9,6 +9,7 @@
 #include <future>
 #include <string>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -50,7 +51,9 @@ bool load_with_future(const std::filesystem::path& path, const ringload::Model& 
   try {
     std::future<ringload::LoadReport> done =
         ringload::async_load(pool.get_executor(), path, sink, {}, asio::use_future);
-    const ringload::LoadReport report = done.get();  // throws system_error on failure
+    // Throws system_error on failure, which names the kind only: use_future drops the report and
+    // its Error (the coroutine below keeps both).
+    const ringload::LoadReport report = done.get();
     std::printf("use_future: %.3f s, %s\n", report.wall_s,
                 std::string(ringload::to_string(report.strategy)).c_str());
   } catch (const boost::system::system_error& e) {
@@ -70,8 +73,14 @@ bool load_with_awaitable(const std::filesystem::path& path, const ringload::Mode
       io,
       [&]() -> asio::awaitable<void> {
         const ringload::PipelineOptions options;  // named: see async.hpp on g++ 12 and temporaries
-        const ringload::LoadReport report =
-            co_await ringload::async_load(loader, path, sink, options, asio::use_awaitable);
+        const auto token = asio::as_tuple(asio::use_awaitable);
+        const auto [ec, report] = co_await ringload::async_load(loader, path, sink, options, token);
+        if (ec) {
+          // The code is the kind; the report's Error names the file, tensor and byte.
+          std::fprintf(stderr, "use_awaitable: %s\n",
+                       report.error ? report.error->to_string().c_str() : ec.message().c_str());
+          co_return;
+        }
         std::printf("use_awaitable: %.3f s, %s\n", report.wall_s,
                     std::string(ringload::to_string(report.strategy)).c_str());
         ok = true;

@@ -1,5 +1,6 @@
 #include "model_service.hpp"
 
+#include <optional>
 #include <utility>
 
 #include <fmt/format.h>
@@ -22,16 +23,19 @@ json failure(std::string message, std::string_view kind = "invalid_argument") {
   return json{{"ok", false}, {"kind", kind}, {"error", std::move(message)}};
 }
 
-json failure(const boost::system::error_code& ec) {
+json failure(const ringload::Error& error) {
+  return failure(error.to_string(), ringload::to_string(error.kind));
+}
+
+// A failed completion: its Error where it came with one (it names file, tensor and offset), else
+// what the code alone says (async_discard's refusal).
+json failure(const boost::system::error_code& ec, const std::optional<ringload::Error>& error) {
+  if (error) return failure(*error);
   const auto kind = ringload::error_kind(ec);
   const std::string kind_name =
       kind ? std::string(ringload::to_string(*kind))
            : (ec == asio::error::operation_aborted ? "cancelled" : ec.category().name());
   return failure(ec.message(), kind_name);
-}
-
-json failure(const ringload::Error& error) {
-  return failure(error.to_string(), ringload::to_string(error.kind));
 }
 
 ringload::Result<std::unique_ptr<ringload::Sink>> make_sink(const std::string& kind) {
@@ -129,6 +133,7 @@ asio::awaitable<json> ModelService::load(const Request& request) {
       report = std::move(loaded).value();
     } else {
       ec = ringload::make_error_code(loaded.error());
+      report.error = std::move(loaded).error();
     }
   } else {
     // Named objects, not temporaries, in the co_await expression (g++ 12: see async.hpp).
@@ -140,7 +145,7 @@ asio::awaitable<json> ModelService::load(const Request& request) {
   if (ec) {
     // The load discarded the sink's destinations; forget the model unless a new one took its name.
     if (auto it = models_.find(name); it != models_.end() && it->second == model) models_.erase(it);
-    co_return failure(ec);
+    co_return failure(ec, report.error);
   }
   model->report = report;
   json out = report_json(report);
@@ -160,7 +165,7 @@ asio::awaitable<json> ModelService::wait_for_tensor(const Request& request) {
   const std::string tensor_name = request.args[1];
   auto token = asio::as_tuple(asio::use_awaitable);
   auto [ec, tensor] = co_await readiness->async_wait(tensor_name, token);
-  if (ec) co_return failure(ec);
+  if (ec) co_return failure(ec, tensor.error);
   json shape = json::array();
   for (const auto dim : tensor.info.shape) shape.push_back(dim);
   co_return json{{"ok", true},
@@ -198,7 +203,7 @@ asio::awaitable<json> ModelService::unload(const Request& request) {
   // Freeing GiBs of destinations takes milliseconds: on the loader's io thread, not on this loop.
   auto token = asio::as_tuple(asio::use_awaitable);
   auto [ec] = co_await ringload::async_discard(loader_, *model->sink, token);
-  if (ec) co_return failure(ec);
+  if (ec) co_return failure(ec, std::nullopt);
   models_.erase(model->name);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   json out{{"ok", true}, {"unloaded", model->name}, {"bytes", bytes}, {"unload_s", seconds}};

@@ -9,9 +9,13 @@
 // Any completion token works: callbacks, use_future, use_awaitable, deferred, as_tuple,
 // redirect_error. The completion signature is void(boost::system::error_code, LoadReport); the
 // handler runs on its associated executor (else the one passed or the loader's default), never
-// inline in the initiating call, which only queues the request. Errors are ringload codes whose
-// message() names file, tensor and offset (error_code.hpp); a cancelled load completes with
-// boost::asio::error::operation_aborted.
+// inline in the initiating call, which only queues the request. On failure the code is a ringload
+// code that compares equal to its ErrorKind (`ec == ringload::ErrorKind::truncated`; error_code.hpp)
+// and report.error holds the whole Error: file, tensor, byte offset, what was expected. A cancelled
+// load completes with boost::asio::error::operation_aborted (report.error: kind cancelled).
+// Tokens that turn the code into an exception (use_future, plain use_awaitable) drop the report:
+// their system_error says the kind only. To see which file, tensor and byte, take the report too:
+// as_tuple, redirect_error or a callback.
 //
 // Cancellation: bind a cancellation slot (asio::bind_cancellation_slot, or a coroutine's, or an
 // awaitable operator) and emit terminal or partial: the load stops between chunks (well within
@@ -112,15 +116,25 @@ class AsyncLoader {
   std::thread io_thread_;
 };
 
-// The loader async_load(executor, ...) uses: created on first use, shared by the loads in flight,
-// freed (ring and thread) when the last of them has completed. It has no executor of its own:
-// async_load(executor, ...) passes one with every load.
-[[nodiscard]] std::shared_ptr<AsyncLoader> default_async_loader();
+// The loader async_load(executor, ...) uses: created on first use and kept until the process
+// exits, so its ring (and its pins), io_uring and io thread are paid for once, however long the
+// process idles between loads. It is a cache of resources, like malloc's arenas, not state one
+// caller can change under another: every load brings its own path, sink, options and executor,
+// and its default geometry is fixed. Never destroyed, on purpose: a destructor at exit would run
+// after the CUDA runtime's teardown (which registers on first use, later, so runs earlier) and
+// would join a thread that has nothing left to serve; the kernel reclaims the ring, the io_uring
+// and the idle thread. Loads through it must complete before the process exits, as any pending
+// asynchronous operation must. It has no executor of its own: async_load(executor, ...) passes
+// one with every load, and an async_discard through it needs a handler bound to an executor.
+// A service that wants the ring freed while it runs owns an AsyncLoader instead.
+[[nodiscard]] AsyncLoader& default_async_loader();
 
-// A tensor as a waiter receives it.
+// A tensor as a waiter receives it: on success `info` and `destination`; when the wait fails,
+// `error` says why (the load's own Error, or not_found naming the tensor the load ended without).
 struct ReadyTensor {
   TensorInfo info;
   Destination destination;
+  std::optional<Error> error;  // set exactly when the wait's error_code is
 };
 
 // Per-tensor readiness for async users: co_await tensor k while later tensors still load.
@@ -132,8 +146,9 @@ struct ReadyTensor {
 //
 // A wait completes (on the handler's executor) once the tensor is at its destination; at once if
 // it already is; with the load's error if the load fails first, operation_aborted if it is
-// cancelled, and ErrorKind::not_found if the load ends without that tensor. One object per load.
-// A wait itself can be cancelled (a bound slot, any type: waiting has no side effect, e.g.
+// cancelled, and ErrorKind::not_found if the load ends without that tensor; on failure the
+// ReadyTensor's `error` holds the whole Error. One object per load. A wait itself can be cancelled
+// (a bound slot, any type: waiting has no side effect, e.g.
 // `co_await (ready->async_wait(name, use_awaitable) || timer.async_wait(use_awaitable))`): it then
 // completes with operation_aborted and the load goes on.
 class TensorReadiness : public std::enable_shared_from_this<TensorReadiness> {
@@ -185,12 +200,9 @@ namespace detail {
 template <class Handler, class... Args>
 class PendingOp {
  public:
-  // `keep_alive` (the default loader) is released with the op, after the handler has run, on the
-  // handler's side: never on the io thread, which the loader's destructor joins.
   template <class DefaultExecutor>
-  PendingOp(Handler handler, const DefaultExecutor& fallback, std::shared_ptr<void> keep_alive = {})
-      : keep_alive_(std::move(keep_alive)),
-        handler_(std::move(handler)),
+  PendingOp(Handler handler, const DefaultExecutor& fallback)
+      : handler_(std::move(handler)),
         work_(boost::asio::prefer(boost::asio::get_associated_executor(handler_, fallback),
                                   boost::asio::execution::outstanding_work.tracked)),
         slot_(boost::asio::get_associated_cancellation_slot(handler_)) {}
@@ -208,7 +220,6 @@ class PendingOp {
   }
 
  private:
-  std::shared_ptr<void> keep_alive_;  // declared first: destroyed after the handler
   Handler handler_;
   std::decay_t<decltype(boost::asio::prefer(
       std::declval<boost::asio::associated_executor_t<Handler, boost::asio::any_io_executor>>(),
@@ -217,19 +228,23 @@ class PendingOp {
   boost::asio::associated_cancellation_slot_t<Handler> slot_;
 };
 
-inline LoadReport report_or_empty(Result<LoadReport>& result, boost::system::error_code& ec) {
+// The completion's arguments: the report, or on failure the code of its kind and a report that
+// carries the whole Error (the code alone cannot).
+inline LoadReport report_of(Result<LoadReport>& result, boost::system::error_code& ec) {
   if (result) return std::move(result).value();
   ec = make_error_code(result.error());
-  return {};
+  LoadReport report;
+  report.path = result.error().path;
+  report.error = std::move(result).error();
+  return report;
 }
 
 struct AsyncLoadInitiation {
   template <class Handler>
-  void operator()(Handler&& handler, AsyncLoader* loader, std::shared_ptr<void> keep_alive,
-                  const boost::asio::any_io_executor& fallback, const std::filesystem::path& path, Sink* sink,
-                  const PipelineOptions& options) const {
+  void operator()(Handler&& handler, AsyncLoader* loader, const boost::asio::any_io_executor& fallback,
+                  const std::filesystem::path& path, Sink* sink, const PipelineOptions& options) const {
     using Op = PendingOp<std::decay_t<Handler>, boost::system::error_code, LoadReport>;
-    auto op = std::make_shared<Op>(std::forward<Handler>(handler), fallback, std::move(keep_alive));
+    auto op = std::make_shared<Op>(std::forward<Handler>(handler), fallback);
     if (auto& slot = op->cancellation_slot(); slot.is_connected()) {
       slot.assign([cancel = options.cancel](boost::asio::cancellation_type type) {
         using boost::asio::cancellation_type;
@@ -240,8 +255,7 @@ struct AsyncLoadInitiation {
     }
     loader->submit(path, *sink, options, [op = std::move(op)](Result<LoadReport> result) mutable {
       boost::system::error_code ec;
-      LoadReport report = report_or_empty(result, ec);
-      // Moved out, so the io thread keeps no reference to the op (see keep_alive).
+      LoadReport report = report_of(result, ec);
       Op::post_completion(std::move(op), ec, std::move(report));
     });
   }
@@ -287,8 +301,8 @@ template <class CompletionToken>
 auto async_load(AsyncLoader& loader, std::filesystem::path path, Sink& sink, PipelineOptions options,
                 CompletionToken&& token) {
   return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, LoadReport)>(
-      detail::AsyncLoadInitiation{}, token, &loader, std::shared_ptr<void>{}, loader.get_executor(),
-      std::move(path), &sink, std::move(options));
+      detail::AsyncLoadInitiation{}, token, &loader, loader.get_executor(), std::move(path), &sink,
+      std::move(options));
 }
 
 // The same through default_async_loader(); a handler without an associated executor runs on
@@ -299,18 +313,17 @@ template <class Executor, class CompletionToken,
                            int> = 0>
 auto async_load(const Executor& executor, std::filesystem::path path, Sink& sink, PipelineOptions options,
                 CompletionToken&& token) {
-  std::shared_ptr<AsyncLoader> loader = default_async_loader();
-  AsyncLoader* raw = loader.get();
   return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, LoadReport)>(
-      detail::AsyncLoadInitiation{}, token, raw, std::shared_ptr<void>(std::move(loader)),
-      boost::asio::any_io_executor(executor), std::move(path), &sink, std::move(options));
+      detail::AsyncLoadInitiation{}, token, &default_async_loader(), boost::asio::any_io_executor(executor),
+      std::move(path), &sink, std::move(options));
 }
 
 // Unloads: frees `sink`'s destinations (Sink::discard) on the loader's io thread, between the
 // turns of the loads in flight. Freeing a model is not free: unmapping 8 GiB of host memory took
 // 10-14 ms here, cudaFree of large allocations is similar, and an event loop should spend none of
-// it. Completion signature void(boost::system::error_code); ErrorKind::invalid_argument, with
-// nothing freed, while a load into `sink` is queued or running (cancel it first). `sink` must
+// it. Completion signature void(boost::system::error_code); its one error is
+// ErrorKind::invalid_argument, with nothing freed, while a load into `sink` is queued or running
+// (cancel it first): the code alone says all there is, so no Error comes with it. `sink` must
 // outlive the completion.
 template <class CompletionToken>
 auto async_discard(AsyncLoader& loader, Sink& sink, CompletionToken&& token) {

@@ -42,7 +42,19 @@ enum class ErrorKind : std::uint8_t {
   no_device,            // a GPU sink was asked for where there is none
   cancelled,            // the caller's cancellation token fired
   out_of_memory,        // an allocation, mapping or pin failed for lack of memory
+  // Whole checkpoints (many files): the set as a whole is damaged.
+  missing_shard,          // a file the index or the split set names is not there
+  misplaced_tensor,       // the index maps a tensor to a file that does not hold it
+  unlisted_tensor,        // a shard holds a tensor the index does not list
+  malformed_index,        // a checkpoint index that is not JSON, or has no weight_map
+  split_count_mismatch,   // GGUF splits that disagree on split.count
+  split_out_of_sequence,  // GGUF split.no not 0, 1, ... in file order
+  split_tensor_count,     // the splits' tensors do not add up to split.tensors.count
+  ambiguous_checkpoint,   // a directory that holds more than one candidate set of files
 };
+
+// The last kind: error codes (error_code.hpp) map every kind up to it.
+inline constexpr ErrorKind kLastErrorKind = ErrorKind::ambiguous_checkpoint;
 
 [[nodiscard]] std::string_view to_string(ErrorKind kind) noexcept;
 std::ostream& operator<<(std::ostream& out, ErrorKind kind);

@@ -1,10 +1,10 @@
 // ringload errors as boost::system::error_code, for the async API's completion handlers.
 //
-// An error_code holds a category and an int, not a string; yet "which file, which tensor, which
-// byte" is what makes a load error actionable. So the int carries the ErrorKind in its low byte
-// and an id in the rest, and the category keeps the full text of the most recent errors
-// (kErrorCodeDetailKept of them) under those ids: ec.message() names the file, tensor and offset
-// like Error::to_string(). Older codes fall back to the kind's description.
+// An error_code is a category and an int: it carries the ErrorKind and nothing else, so
+// ec.message() gives the kind's description only. The full Error (file, tensor, byte offset,
+// what was expected) travels beside the code, in the completion's own arguments:
+// LoadReport::error for async_load, ReadyTensor::error for TensorReadiness waits. Nothing is kept
+// in a process-wide table, so an error is never evicted or shared between unrelated loads.
 //
 // Compare with a kind: `ec == ringload::ErrorKind::not_found`. A cancelled load is
 // boost::asio::error::operation_aborted (ECANCELED in the system category), as Asio users expect.
@@ -21,12 +21,12 @@
 
 namespace ringload {
 
-inline constexpr int kErrorCodeDetailKept = 4096;
-
 [[nodiscard]] const boost::system::error_category& error_category() noexcept;
 
-// The code for `error`; kind `cancelled` maps to operation_aborted.
-[[nodiscard]] boost::system::error_code make_error_code(const Error& error);
+// The code for `kind`; `cancelled` maps to operation_aborted.
+[[nodiscard]] boost::system::error_code make_error_code(ErrorKind kind) noexcept;
+// The code for `error`: its kind (the rest of the Error is the caller's to pass along).
+[[nodiscard]] boost::system::error_code make_error_code(const Error& error) noexcept;
 // The condition every code of `kind` compares equal to.
 [[nodiscard]] boost::system::error_condition make_error_condition(ErrorKind kind) noexcept;
 // The kind of a ringload code (nullopt for other categories, success included).

@@ -6,8 +6,10 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "ringload/error.hpp"
 
@@ -55,5 +57,40 @@ struct FileCacheStat {
 // Bytes of the file resident in the page cache: cachestat(2) where the kernel has it (it maps
 // and faults nothing), else mincore on a fresh mapping.
 [[nodiscard]] Result<FileCacheStat> file_cache_stat(const std::filesystem::path& path);
+
+enum class CgroupVersion : std::uint8_t { v1, v2 };
+
+// A process's memory cgroup: which hierarchy, and its directory there.
+struct MemoryCgroupPath {
+  CgroupVersion version = CgroupVersion::v2;
+  std::filesystem::path dir;  // e.g. /sys/fs/cgroup/memory/system.slice/x.service
+  std::string name;           // as /proc/<pid>/cgroup gives it: /system.slice/x.service
+};
+
+// The memory cgroup of `pid` (0: this process). cgroup v2 only where `memory` is listed in the
+// v2 root's cgroup.controllers; otherwise the v1 memory hierarchy (where both are mounted, as on
+// hybrid systemd machines, memory is on v1). nullopt: no memory controller is mounted, or the
+// process's cgroup is outside what this mount namespace shows.
+[[nodiscard]] Result<std::optional<MemoryCgroupPath>> find_memory_cgroup(pid_t pid = 0);
+
+// The same decision on given texts (/proc/<pid>/mountinfo, /proc/<pid>/cgroup), with
+// `v2_controllers(dir)` returning the cgroup.controllers file of the v2 mount at dir: testable
+// without a machine that has each layout.
+[[nodiscard]] std::optional<MemoryCgroupPath> locate_memory_cgroup(
+    std::string_view mountinfo, std::string_view proc_cgroup,
+    const std::function<std::string(const std::filesystem::path&)>& v2_controllers);
+
+struct MemoryCgroupStat {
+  std::optional<std::uint64_t> limit_bytes;  // nullopt: unlimited ("max")
+  std::uint64_t current_bytes = 0;           // v2 memory.current, v1 memory.usage_in_bytes
+  std::uint64_t peak_bytes = 0;  // v2 memory.peak (Linux >= 5.19, else 0), v1 memory.max_usage_in_bytes
+  std::uint64_t anon_bytes = 0;  // memory.stat: v2 anon, v1 total_rss
+  std::uint64_t file_bytes = 0;  // page cache charged here: v2 file, v1 total_cache
+  std::uint64_t swap_bytes = 0;  // v2 memory.swap.current, v1 total_swap (0 without swap accounting)
+  std::uint64_t oom_kills = 0;   // v2 memory.events oom_kill, v1 memory.oom_control oom_kill
+};
+
+// The figures of one memory cgroup directory (all of them hierarchical: children included).
+[[nodiscard]] Result<MemoryCgroupStat> memory_cgroup_stat(const MemoryCgroupPath& cgroup);
 
 }  // namespace ringload

@@ -28,6 +28,7 @@ struct TensorInfo {
   std::uint64_t offset = 0;          // absolute offset of the first byte in the file (in the
                                      // decompressed image for compressed APR)
   std::uint64_t size = 0;            // bytes
+  std::uint32_t file = 0;            // a Checkpoint's index of the file that holds it (0 for a Model)
 };
 
 struct ModelOptions {

@@ -120,22 +120,27 @@ struct LoadReport {
   std::uint64_t file_total_pages = 0;
   std::uint64_t staging_bytes = 0;  // ring size
   bool staging_huge_pages = false;
-  bool staging_registered = false;  // io_uring fixed buffers
+  bool staging_registered = false;  // the slots are io_uring fixed buffers
+  bool staging_pinned = false;      // page-locked for the sink's device (a failed pin warns instead)
   std::vector<std::string> warnings;
   std::vector<TimelineSpan> timeline;
   std::vector<TensorDigest> digests;  // per loaded tensor, file order
+  // async_load's completion: why the load failed or was cancelled (file, tensor, byte offset),
+  // beside an error_code that holds only the kind; empty on success.
+  std::optional<Error> error;
 };
 
 // Chrome trace-event JSON of the timeline (open in Perfetto or chrome://tracing).
 [[nodiscard]] std::string timeline_trace_json(const LoadReport& report);
 
-struct LoaderTestAccess;  // tests/: fault injection
-struct LoaderRunAccess;   // src/: AsyncLoader drives loads a quantum at a time
+class LoadEngine;  // src/pipeline/engine.hpp: the ring and io_uring a Loader keeps
 
 // Owns one staging ring (allocated on first use and reused) and its io_uring; loads run one at a
 // time on the calling thread. Not thread-safe (async.hpp's AsyncLoader shares one ring between
 // concurrent loads). A load that fails or is cancelled leaves nothing behind: in-flight reads are
-// waited out, the sink's destinations are discarded and the file's pages released.
+// waited out, the sink's destinations are discarded and the file's pages released. The ring stays
+// pinned for every device a sink copied to until the Loader is destroyed: a service pays the
+// pinning cost once.
 class Loader {
  public:
   Loader();
@@ -145,12 +150,8 @@ class Loader {
 
   Result<LoadReport> load(const Model& model, Sink& sink, const PipelineOptions& options);
 
-  struct Impl;  // opaque: named here so src/ can drive loads through it
-
  private:
-  friend struct LoaderTestAccess;
-  friend struct LoaderRunAccess;
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<LoadEngine> engine_;
 };
 
 // One-shot helpers: a Loader for one load.

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -30,9 +31,24 @@ struct Destination {
   bool on_device = false;
 };
 
-// `slot` value for bytes that do not live in the staging ring (the `read` and `mmap` baselines):
+// `slot` value for bytes that do not live in the staging ring (the `read` baseline's heap copy):
 // the caller keeps them valid until finish().
 inline constexpr std::uint32_t kNoSlot = 0xFFFFFFFFU;
+
+// Bytes a sink lets the pipeline place with a plain copy instead of write(). The `mmap` baseline
+// copies out of a file mapping inside a SIGBUS guard, which abandons the copy with siglongjmp if
+// the file shrinks: only code that takes no lock, allocates nothing and calls no library may run
+// there. put() promises exactly that (a memcpy into host memory, a fold).
+class PlainWriter {
+ public:
+  virtual void put(std::uint32_t index, std::uint64_t offset, std::span<const std::byte> bytes) noexcept = 0;
+
+ protected:
+  PlainWriter() = default;
+  PlainWriter(const PlainWriter&) = default;
+  PlainWriter& operator=(const PlainWriter&) = default;
+  ~PlainWriter() = default;
+};
 
 // Owner: the pipeline's io thread calls every method; a sink need not be thread-safe.
 class Sink {
@@ -44,18 +60,24 @@ class Sink {
 
   [[nodiscard]] virtual std::string_view name() const = 0;
 
-  // Before any write: the staging ring's memory, so a device sink can pin it once
-  // (cudaHostRegister) and copy from it asynchronously.
-  virtual Result<void> attach_staging(std::span<std::byte> staging) {
-    (void)staging;
-    return {};
-  }
+  // The CUDA device this sink copies staging memory to: the staging ring first-touches its pages
+  // on that device's NUMA node and page-locks itself for it (sinks never pin; the ring owns its
+  // registrations). nullopt for host-side sinks.
+  [[nodiscard]] virtual std::optional<int> staging_device() const { return std::nullopt; }
+  // The sink's plain-copy path (see PlainWriter), or nullptr: bytes only through write().
+  [[nodiscard]] virtual PlainWriter* plain_writer() noexcept { return nullptr; }
   // Allocates destinations for the tensors of one load. Called once per load.
   virtual Result<void> prepare(std::span<const SinkTensor> tensors) = 0;
   // Copies bytes into tensor `index` at `offset`. The bytes live in staging slot `slot` and stay
   // valid until slot_idle(slot) returns true.
   virtual Result<void> write(std::uint32_t index, std::uint64_t offset, std::span<const std::byte> bytes,
                              std::uint32_t slot) = 0;
+  // Every piece of one chunk from `slot` has been passed to write(): an asynchronous sink issues
+  // what it batched and marks the slot (one event per chunk, not per piece).
+  virtual Result<void> slot_written(std::uint32_t slot) {
+    (void)slot;
+    return {};
+  }
   // True once every write from `slot` has finished reading it (always, for synchronous sinks).
   virtual Result<bool> slot_idle(std::uint32_t slot) {
     (void)slot;
@@ -78,12 +100,13 @@ class Sink {
 // load's tensors share one 2 MiB-aligned anonymous mapping with MADV_HUGEPAGE (each tensor at a
 // 64-byte boundary): filling fresh 4 KiB pages costs a fault each, which on a VM measured 3x slower
 // than the disk and stalled other threads of the process.
-class HostSink final : public Sink {
+class HostSink final : public Sink, private PlainWriter {
  public:
   HostSink();
   ~HostSink() override;
 
   [[nodiscard]] std::string_view name() const override { return "host"; }
+  [[nodiscard]] PlainWriter* plain_writer() noexcept override { return this; }
   Result<void> prepare(std::span<const SinkTensor> tensors) override;
   Result<void> write(std::uint32_t index, std::uint64_t offset, std::span<const std::byte> bytes,
                      std::uint32_t slot) override;
@@ -92,26 +115,24 @@ class HostSink final : public Sink {
 
   // The loaded bytes of tensor `index` (empty span for an unknown index).
   [[nodiscard]] std::span<const std::byte> bytes(std::uint32_t index) const;
-  [[nodiscard]] std::size_t tensor_count() const noexcept { return buffers_.size(); }
+  [[nodiscard]] std::size_t tensor_count() const noexcept;
   // Bytes the destinations take (tensor bytes plus alignment), 0 after discard().
   [[nodiscard]] std::uint64_t allocated_bytes() const noexcept;
   void discard() noexcept override;
 
  private:
-  struct Arena;  // the mapping (src/sink/host_sink.cpp)
-  struct Buffer {
-    std::byte* data = nullptr;  // inside arena_
-    std::uint64_t size = 0;
-  };
+  void put(std::uint32_t index, std::uint64_t offset, std::span<const std::byte> bytes) noexcept override;
+
+  struct Arena;  // the mapping and where each tensor sits in it (src/sink/host_sink.cpp)
   std::unique_ptr<Arena> arena_;
-  std::vector<Buffer> buffers_;
 };
 
 // Keeps nothing but reads every byte it is handed (a cheap fold), so a lazy strategy cannot skip
 // the work: it stands for a device that takes bytes at memory speed.
-class NullSink final : public Sink {
+class NullSink final : public Sink, private PlainWriter {
  public:
   [[nodiscard]] std::string_view name() const override { return "null"; }
+  [[nodiscard]] PlainWriter* plain_writer() noexcept override { return this; }
   Result<void> prepare(std::span<const SinkTensor> tensors) override;
   Result<void> write(std::uint32_t index, std::uint64_t offset, std::span<const std::byte> bytes,
                      std::uint32_t slot) override;
@@ -122,13 +143,18 @@ class NullSink final : public Sink {
   [[nodiscard]] std::uint64_t bytes_seen() const noexcept { return bytes_; }
 
  private:
+  void put(std::uint32_t index, std::uint64_t offset, std::span<const std::byte> bytes) noexcept override;
+
   std::vector<std::uint64_t> sizes_;
   std::uint64_t fold_ = 0;
   std::uint64_t bytes_ = 0;
 };
 
-// GPU destinations (cudaMalloc), K streams round-robin, an event per staging slot. Without a
-// CUDA build or without a device, create() returns ErrorKind::no_device — never a crash.
+// GPU destinations: one stream-ordered device allocation per load (cudaMallocAsync), tensors in
+// file order inside it, copies on K streams round-robin by staging slot, one event per chunk.
+// Freed with cudaFreeAsync, so unloading never synchronises the whole device. Every call leaves
+// the calling thread's current device as it found it. Without a CUDA build or without a device,
+// make_cuda_sink returns ErrorKind::no_device — never a crash.
 struct CudaSinkOptions {
   int device = 0;
   std::uint32_t streams = 2;
@@ -136,10 +162,6 @@ struct CudaSinkOptions {
 [[nodiscard]] Result<std::unique_ptr<Sink>> make_cuda_sink(const CudaSinkOptions& options = {});
 // Copies a device destination back to host memory (for round-trip checks); no_device elsewhere.
 [[nodiscard]] Result<std::vector<std::byte>> copy_to_host(const Sink& sink, std::uint32_t index);
-// Pinned host-to-device copy bandwidth of `device` (GB/s, 1e9 bytes), best of `repeats` copies
-// of `bytes` from cudaHostAlloc'ed memory: the GPU benchmark's PCIe ceiling. no_device elsewhere.
-[[nodiscard]] Result<double> measure_pinned_h2d_gb_per_s(int device = 0, std::uint64_t bytes = 256ULL << 20,
-                                                         int repeats = 5);
 // True when this build has the CUDA sink compiled in.
 [[nodiscard]] bool cuda_sink_compiled() noexcept;
 

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -60,7 +61,7 @@ struct AsyncLoader::Impl {
   std::atomic<std::uint32_t> rings_created{0};
 
   // Everything below is the io thread's alone.
-  Loader loader;
+  LoadEngine engine;  // one ring and io_uring for every load
   std::vector<std::unique_ptr<Job>> active;
   std::size_t turn = 0;
 
@@ -76,6 +77,9 @@ struct AsyncLoader::Impl {
 };
 
 void AsyncLoader::Impl::complete(Job& job, Result<LoadReport> result) {
+  // The completion's Error is all a handler learns of a failure: it names the file, whichever
+  // layer failed (a sink's error knows no path).
+  if (!result && result.error().path.empty()) result.error().path = job.path.string();
   auto done = std::move(job.done);
   job.done = nullptr;
   in_flight.fetch_sub(1, std::memory_order_relaxed);
@@ -102,11 +106,12 @@ void AsyncLoader::Impl::admit(std::unique_ptr<Job> job) {
   // Every load uses the loader's ring, whatever it asked for: one ring, never re-made.
   job->options.slot_count = options.slot_count;
   job->options.slot_size = options.slot_size;
-  Loader::Impl& shared = LoaderRunAccess::impl(loader);
-  job->run = std::make_unique<LoadRun>(shared, *job->model, *job->sink, job->options);
+  job->run = std::make_unique<LoadRun>(engine, *job->model, *job->sink, job->options);
   if (auto begun = job->run->begin(); !begun) return fail(*job, begun.error());
-  rings_created.store(shared.rings_created, std::memory_order_relaxed);
-  if (shared.ring) staging_bytes.store(shared.ring->memory().size(), std::memory_order_relaxed);
+  rings_created.store(engine.rings_created(), std::memory_order_relaxed);
+  if (const StagingRing* ring = engine.current_ring()) {
+    staging_bytes.store(ring->memory().size(), std::memory_order_relaxed);
+  }
   active.push_back(std::move(job));
 }
 
@@ -260,16 +265,14 @@ void AsyncLoader::submit_discard(Sink& sink, DiscardCompletion done) {
   impl_->wake.notify_one();
 }
 
-std::shared_ptr<AsyncLoader> default_async_loader() {
-  static std::mutex mutex;
-  static std::weak_ptr<AsyncLoader> current;
-  const std::lock_guard lock(mutex);
-  auto loader = current.lock();
-  if (!loader) {
-    loader = std::make_shared<AsyncLoader>(AsyncLoader::executor_type{});  // callers pass theirs
-    current = loader;
-  }
-  return loader;
+AsyncLoader& default_async_loader() {
+  // Created once, on first use (a function-local static: thread-safe), and released on purpose:
+  // never destroyed, so no destructor joins the io thread or unpins the ring during static
+  // destruction, after the CUDA runtime may have torn itself down (async.hpp). The pointer lives
+  // in static storage, so leak checkers see the loader as reachable, which it is.
+  static AsyncLoader* const loader =
+      std::make_unique<AsyncLoader>(AsyncLoader::executor_type{}).release();  // callers pass theirs
+  return *loader;
 }
 
 }  // namespace ringload

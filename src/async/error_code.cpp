@@ -1,9 +1,7 @@
-// The ringload error category: kind in the low byte of the value, the full message kept by id.
+// The ringload error category: the value is the ErrorKind (plus one: 0 is success), nothing more.
 #include "ringload/error_code.hpp"
 
-#include <array>
 #include <cerrno>
-#include <mutex>
 #include <string>
 
 #include <fmt/format.h>
@@ -11,49 +9,51 @@
 namespace ringload {
 namespace {
 
-constexpr int kKindBits = 8;
-constexpr int kKindMask = (1 << kKindBits) - 1;
-constexpr std::uint32_t kIdLimit = 1U << (31 - kKindBits);  // value stays a positive int
-
-// The text of recent errors by id; slot = id % kept. Written and read under one mutex: errors are
-// rare and message() is not on any hot path.
-class DetailStore {
- public:
-  std::uint32_t keep(std::string text) {
-    const std::lock_guard lock(mutex_);
-    const std::uint32_t id = next_id_;
-    next_id_ = (next_id_ + 1) % kIdLimit;
-    if (next_id_ == 0) next_id_ = 1;  // 0 means "no detail"
-    Entry& entry = entries_[id % kErrorCodeDetailKept];
-    entry.id = id;
-    entry.text = std::move(text);
-    return id;
+// What a code says on its own (ec.message(), what() of a thrown system_error): the kind and what
+// it means. Which file, tensor and byte is in the Error the completion passes beside the code.
+std::string_view describe(ErrorKind kind) noexcept {
+  switch (kind) {
+    case ErrorKind::io: return "a system call failed";
+    case ErrorKind::not_found: return "the file or the named tensor does not exist";
+    case ErrorKind::permission_denied: return "the file exists but cannot be opened";
+    case ErrorKind::invalid_argument: return "an option or argument that makes no sense";
+    case ErrorKind::truncated: return "the file ends before a structure it declares";
+    case ErrorKind::bad_magic: return "not a file of a supported format";
+    case ErrorKind::unsupported_version: return "a format version this reader does not read";
+    case ErrorKind::unsupported_feature: return "a format feature this reader does not support";
+    case ErrorKind::header_too_large: return "a declared header length beyond the format's limit";
+    case ErrorKind::malformed_header: return "header bytes that do not follow the format's grammar";
+    case ErrorKind::invalid_name: return "a tensor or key name that is empty, too long or not UTF-8";
+    case ErrorKind::duplicate_name: return "two tensors or metadata keys with the same name";
+    case ErrorKind::unknown_dtype: return "a dtype the format does not define";
+    case ErrorKind::invalid_shape: return "a tensor shape that cannot be";
+    case ErrorKind::size_mismatch: return "a declared byte size that differs from dtype x shape";
+    case ErrorKind::overflow: return "an offset or size that overflows 64 bits";
+    case ErrorKind::out_of_bounds: return "a range outside the section it must lie in";
+    case ErrorKind::overlap: return "two tensors or sections share bytes";
+    case ErrorKind::gap: return "bytes no tensor covers where the format forbids holes";
+    case ErrorKind::misaligned: return "an offset that breaks the format's alignment rule";
+    case ErrorKind::unsorted_index: return "an index the format requires sorted is not";
+    case ErrorKind::checksum_mismatch: return "a stored checksum does not match the bytes";
+    case ErrorKind::decompression: return "a compressed payload does not decode as its header promises";
+    case ErrorKind::no_device: return "no GPU device for a GPU sink";
+    case ErrorKind::cancelled: return "cancelled";
+    case ErrorKind::out_of_memory: return "out of memory (an allocation, mapping or pin failed)";
+    case ErrorKind::missing_shard: return "a file the checkpoint's index or split set names is missing";
+    case ErrorKind::misplaced_tensor: return "the index maps a tensor to a file that does not hold it";
+    case ErrorKind::unlisted_tensor: return "a shard holds a tensor the index does not list";
+    case ErrorKind::malformed_index: return "a checkpoint index that is not JSON or has no weight_map";
+    case ErrorKind::split_count_mismatch: return "GGUF splits disagree on split.count";
+    case ErrorKind::split_out_of_sequence: return "GGUF split.no out of sequence";
+    case ErrorKind::split_tensor_count: return "GGUF splits do not add up to split.tensors.count";
+    case ErrorKind::ambiguous_checkpoint: return "a directory with more than one candidate set of files";
   }
-  std::optional<std::string> find(std::uint32_t id) const {
-    const std::lock_guard lock(mutex_);
-    const Entry& entry = entries_[id % kErrorCodeDetailKept];
-    if (id == 0 || entry.id != id) return std::nullopt;
-    return entry.text;
-  }
-
- private:
-  struct Entry {
-    std::uint32_t id = 0;
-    std::string text;
-  };
-  mutable std::mutex mutex_;
-  std::uint32_t next_id_ = 1;
-  std::array<Entry, kErrorCodeDetailKept> entries_{};
-};
-
-DetailStore& details() {
-  static DetailStore store;
-  return store;
+  return "unknown";
 }
 
-std::optional<ErrorKind> kind_of_value(int value) {
-  const int k = (value & kKindMask) - 1;
-  if (k < 0 || k > static_cast<int>(ErrorKind::out_of_memory)) return std::nullopt;
+std::optional<ErrorKind> kind_of_value(int value) noexcept {
+  const int k = value - 1;
+  if (k < 0 || k > static_cast<int>(kLastErrorKind)) return std::nullopt;
   return static_cast<ErrorKind>(k);
 }
 
@@ -65,15 +65,9 @@ class Category final : public boost::system::error_category {
   [[nodiscard]] const char* name() const noexcept override { return "ringload"; }
 
   [[nodiscard]] std::string message(int value) const override {
-    const auto id = static_cast<std::uint32_t>(value) >> kKindBits;
-    if (auto text = details().find(id)) return *text;
     const auto kind = kind_of_value(value);
-    return kind ? fmt::format("ringload error [{}]", to_string(*kind))
-                : fmt::format("ringload error {}", value);
-  }
-
-  [[nodiscard]] boost::system::error_condition default_error_condition(int value) const noexcept override {
-    return {value & kKindMask, *this};  // the detail id does not change what the error is
+    if (!kind) return fmt::format("ringload error {}", value);
+    return fmt::format("{} [{}]", describe(*kind), to_string(*kind));
   }
 };
 
@@ -83,12 +77,12 @@ constexpr Category kCategory;
 
 const boost::system::error_category& error_category() noexcept { return kCategory; }
 
-boost::system::error_code make_error_code(const Error& error) {
-  if (error.kind == ErrorKind::cancelled) return {ECANCELED, boost::system::system_category()};
-  const std::uint32_t id = details().keep(error.to_string());
-  const int value = static_cast<int>((id << kKindBits) | (static_cast<std::uint32_t>(error.kind) + 1));
-  return {value, kCategory};
+boost::system::error_code make_error_code(ErrorKind kind) noexcept {
+  if (kind == ErrorKind::cancelled) return {ECANCELED, boost::system::system_category()};
+  return {static_cast<int>(kind) + 1, kCategory};
 }
+
+boost::system::error_code make_error_code(const Error& error) noexcept { return make_error_code(error.kind); }
 
 boost::system::error_condition make_error_condition(ErrorKind kind) noexcept {
   return {static_cast<int>(kind) + 1, kCategory};

@@ -1,19 +1,36 @@
 // TensorReadiness: tensors delivered so far and the waiters for the rest, behind one mutex (the
 // io thread adds tensors, any thread adds waiters). Waiters are completed outside the lock.
 #include <algorithm>
+#include <string>
+#include <utility>
 #include <vector>
-
-#include <boost/asio/error.hpp>
 
 #include "ringload/async.hpp"
 
 namespace ringload {
 namespace {
 
-boost::system::error_code never_delivered(const std::string& name) {
-  return make_error_code(make_error(ErrorKind::not_found,
-                                    "the load ended without this tensor (not in the file, or not selected)",
-                                    std::nullopt, name));
+// A failed wait: the code of the error's kind, and the Error itself for the handler.
+struct Failure {
+  boost::system::error_code ec;
+  ReadyTensor tensor;
+};
+
+Failure failed_wait(Error error) {
+  Failure f{make_error_code(error), {}};
+  f.tensor.error = std::move(error);
+  return f;
+}
+
+Failure never_delivered(const std::string& name) {
+  return failed_wait(make_error(ErrorKind::not_found,
+                                "the load ended without this tensor (not in the file, or not selected)",
+                                std::nullopt, name));
+}
+
+Failure wait_cancelled(const std::string& name) {
+  return failed_wait(
+      make_error(ErrorKind::cancelled, "the wait was cancelled; the load goes on", std::nullopt, name));
 }
 
 }  // namespace
@@ -51,10 +68,9 @@ std::uint64_t TensorReadiness::add_waiter(std::string name, Waiter complete) {
     return 0;
   }
   if (finished_) {
-    const boost::system::error_code ec =
-        finished_with_ ? make_error_code(*finished_with_) : never_delivered(name);
+    Failure f = finished_with_ ? failed_wait(*finished_with_) : never_delivered(name);
     lock.unlock();
-    complete(ec, {});
+    complete(f.ec, std::move(f.tensor));
     return 0;
   }
   const std::uint64_t id = next_waiter_id_++;
@@ -64,20 +80,23 @@ std::uint64_t TensorReadiness::add_waiter(std::string name, Waiter complete) {
 
 void TensorReadiness::cancel_waiter(std::uint64_t id) {
   Waiter cancelled;
+  std::string name;
   {
     const std::lock_guard lock(mutex_);
     const auto it =
         std::find_if(waiters_.begin(), waiters_.end(), [id](const auto& w) { return w.second.id == id; });
     if (it == waiters_.end()) return;  // completed already
     cancelled = std::move(it->second.complete);
+    name = it->first;
     waiters_.erase(it);
   }
-  cancelled(boost::asio::error::operation_aborted, {});
+  Failure f = wait_cancelled(name);
+  cancelled(f.ec, std::move(f.tensor));
 }
 
 void TensorReadiness::on_ready(const TensorInfo& info, const Destination& destination) {
   std::vector<Waiter> woken;
-  ReadyTensor tensor{info, destination};
+  ReadyTensor tensor{info, destination, std::nullopt};
   {
     const std::lock_guard lock(mutex_);
     ready_.insert_or_assign(info.name, tensor);
@@ -97,7 +116,8 @@ void TensorReadiness::on_finished(const Error* failure) {
     left.swap(waiters_);
   }
   for (auto& [name, wait] : left) {
-    wait.complete(failure != nullptr ? make_error_code(*failure) : never_delivered(name), {});
+    Failure f = failure != nullptr ? failed_wait(*failure) : never_delivered(name);
+    wait.complete(f.ec, std::move(f.tensor));
   }
 }
 

@@ -6,7 +6,19 @@
 
 #include <fmt/format.h>
 
+#include "base/utf8.hpp"
+
 namespace ringload {
+
+namespace {
+
+// Takes the text by value so that valid text (nearly always) is moved, not copied.
+std::string valid_utf8(std::string text) {
+  if (!first_invalid_utf8(text)) return text;
+  return escape_invalid_utf8(text);
+}
+
+}  // namespace
 
 std::string_view to_string(ErrorKind kind) noexcept {
   switch (kind) {
@@ -36,29 +48,44 @@ std::string_view to_string(ErrorKind kind) noexcept {
     case ErrorKind::no_device: return "no_device";
     case ErrorKind::cancelled: return "cancelled";
     case ErrorKind::out_of_memory: return "out_of_memory";
+    case ErrorKind::missing_shard: return "missing_shard";
+    case ErrorKind::misplaced_tensor: return "misplaced_tensor";
+    case ErrorKind::unlisted_tensor: return "unlisted_tensor";
+    case ErrorKind::malformed_index: return "malformed_index";
+    case ErrorKind::split_count_mismatch: return "split_count_mismatch";
+    case ErrorKind::split_out_of_sequence: return "split_out_of_sequence";
+    case ErrorKind::split_tensor_count: return "split_tensor_count";
+    case ErrorKind::ambiguous_checkpoint: return "ambiguous_checkpoint";
   }
   return "unknown";
 }
 
 std::ostream& operator<<(std::ostream& out, ErrorKind kind) { return out << to_string(kind); }
 
+// Every text field is escaped where an Error is made (make_error, sys_error) and again where it is
+// printed: fields are public and get amended after construction (`e.path = path`, `e.message +=`),
+// and an Error built field by field never passes through either factory. Escaping is idempotent,
+// so the second pass costs one scan of text that is almost always valid already.
 std::string Error::to_string() const {
-  std::string out = path;
+  std::string out = escape_invalid_utf8(path);
   auto part = [&out](const std::string& text) {
     if (!out.empty()) out += ": ";
     out += text;
   };
-  if (!tensor.empty()) part(fmt::format("tensor '{}'", tensor));
+  if (!tensor.empty()) part(fmt::format("tensor '{}'", escape_invalid_utf8(tensor)));
   if (offset) part(fmt::format("byte {}", *offset));
-  part(message);
+  part(escape_invalid_utf8(message));
   out += fmt::format(" [{}]", ringload::to_string(kind));
   return out;
 }
 
 Error make_error(ErrorKind kind, std::string message, std::optional<std::uint64_t> offset,
                  std::string tensor) {
-  return Error{
-      .kind = kind, .path = {}, .tensor = std::move(tensor), .offset = offset, .message = std::move(message)};
+  return Error{.kind = kind,
+               .path = {},
+               .tensor = valid_utf8(std::move(tensor)),
+               .offset = offset,
+               .message = valid_utf8(std::move(message))};
 }
 
 Error sys_error(int err, std::string what, std::string path, std::optional<std::uint64_t> offset) {
@@ -74,10 +101,10 @@ Error sys_error(int err, std::string what, std::string path, std::optional<std::
   }
   std::string message = fmt::format("{}: {} (errno {})", what, std::strerror(err), err);
   return Error{.kind = kind,
-               .path = std::move(path),
+               .path = valid_utf8(std::move(path)),
                .tensor = {},
                .offset = offset,
-               .message = std::move(message),
+               .message = valid_utf8(std::move(message)),
                .os_errno = err};
 }
 

@@ -35,6 +35,24 @@ std::string_view describe(simdjson::error_code code) noexcept {
   }
 }
 
+// Up to 16 bytes either side of text[at], for a message: bytes that are not UTF-8 and control
+// characters as \xNN, so the text quoted stays inert on a terminal and valid in a JSON log.
+std::string excerpt_around(std::string_view text, std::uint64_t at) {
+  constexpr std::uint64_t kSide = 16;
+  const std::uint64_t begin = at > kSide ? at - kSide : 0;
+  const std::string escaped = escape_invalid_utf8(text.substr(begin, 2 * kSide));
+  std::string out;
+  for (const char c : escaped) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7F) {
+      out += fmt::format("\\x{:02X}", byte);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 // Where the first string problem is that simdjson's first pass reports without a position: a
 // raw control byte inside a string, or the opening quote of a string that never closes.
 std::pair<std::size_t, std::string> locate_string_problem(std::string_view text) {
@@ -204,7 +222,10 @@ std::string_view JsonReader::raw_since(std::uint64_t at) {
 // Errors of simdjson's first pass over the whole text, which carry no position.
 Error JsonReader::stage1_error(simdjson::error_code code) const {
   if (const auto bad = first_invalid_utf8(text_)) {
-    return make_error(ErrorKind::malformed_header, "JSON text is not valid UTF-8", base_offset_ + *bad);
+    return make_error(ErrorKind::malformed_header,
+                      fmt::format("JSON text is not valid UTF-8: the bytes around it are \"{}\"",
+                                  excerpt_around(text_, *bad)),
+                      base_offset_ + *bad);
   }
   if (auto nul = nul_error()) return std::move(*nul);
   switch (code) {

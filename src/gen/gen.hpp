@@ -21,6 +21,13 @@ namespace ringload::gen {
 
 enum class Compression : std::uint8_t { none, lz4, zstd };
 
+// Which model a GGUF file describes. `llama`: llama.cpp's llama architecture, loadable by
+// llama.cpp itself (hyperparameters matching the shapes, a vocabulary of our own, only the
+// tensors its loader knows). `none`: the plain transformer-shaped tensor mix (any exact tensor
+// count, extra bias tensors) with metadata that describes it loosely. `automatic`: llama for GGUF
+// without an exact tensor count when the dtype is one llama.cpp takes (llama_dtype), else none.
+enum class Arch : std::uint8_t { automatic, none, llama };
+
 struct TensorSpec {
   std::string name;
   DType dtype = DType::F32;
@@ -34,6 +41,7 @@ struct GenOptions {
   std::uint32_t tensor_count = 0;               // 0: chosen from target_bytes like a real model
   DType dtype = DType::BF16;                    // of the weight matrices; norms stay F32
   Compression compression = Compression::none;  // APR only
+  Arch arch = Arch::automatic;                  // GGUF only (llama is refused elsewhere)
   std::uint64_t seed = 0;
   // Called now and then with (bytes written, bytes to write).
   std::function<void(std::uint64_t, std::uint64_t)> progress;
@@ -43,6 +51,7 @@ struct GenReport {
   std::uint64_t file_bytes = 0;
   std::uint64_t tensor_bytes = 0;
   std::uint32_t tensor_count = 0;
+  Arch arch = Arch::none;  // what was written (never automatic)
 };
 
 // The per-tensor key every byte of that tensor derives from.
@@ -51,6 +60,22 @@ struct GenReport {
 // Bytes [position, position + out.size()) of the tensor with `key`. Byte p is byte (p % 8) of
 // splitmix64(key + p / 8), so any window can be produced without the bytes before it.
 void fill_tensor_bytes(std::uint64_t key, std::uint64_t position, std::span<std::byte> out) noexcept;
+
+// The bytes `gen` writes at [position, position + out.size()) of a tensor of `dtype`:
+// fill_tensor_bytes with one bit cleared in every float field (elements, and the scales of
+// quantized blocks), so every value decodes finite (|x| < 2; no Inf/NaN) and a loader that checks
+// its tensors accepts them. Any window is still computable on its own.
+void fill_tensor_values(std::uint64_t key, DType dtype, std::uint64_t position,
+                        std::span<std::byte> out) noexcept;
+
+// The masking step of fill_tensor_values on bytes that sit at `position` of a `dtype` tensor.
+void keep_values_finite(DType dtype, std::uint64_t position, std::span<std::byte> out) noexcept;
+
+// Whether llama.cpp takes `dtype` as the weight type of a llama model (it has a general.file_type).
+[[nodiscard]] bool llama_dtype(DType dtype) noexcept;
+
+// The architecture `options` resolve to (automatic made concrete; see Arch).
+[[nodiscard]] Arch resolve_arch(const GenOptions& options) noexcept;
 
 // A realistic mix for the options: per layer attention and MLP matrices plus F32 norms, and the
 // token embedding and output head — a few large tensors and many small ones. Deterministic.

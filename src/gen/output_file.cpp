@@ -138,12 +138,12 @@ void ProgressMeter::finish() {
   if (callback_) callback_(done_bytes_, total_bytes_);
 }
 
-Result<void> write_tensor_data(ByteSink& sink, std::uint64_t key, std::uint64_t size,
+Result<void> write_tensor_data(ByteSink& sink, std::uint64_t key, DType dtype, std::uint64_t size,
                                std::span<std::byte> scratch, ProgressMeter& progress) {
   for (std::uint64_t position = 0; position < size;) {
     const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(size - position, scratch.size()));
     const std::span<std::byte> chunk = scratch.first(take);
-    fill_tensor_bytes(key, position, chunk);
+    fill_tensor_values(key, dtype, position, chunk);
     RINGLOAD_TRY_VOID(sink.write(chunk));
     position += take;
     progress.add(take);

@@ -87,8 +87,8 @@ class ProgressMeter {
   std::uint64_t next_report_ = kStepBytes;
 };
 
-// Streams one tensor's bytes (fill_tensor_bytes in chunks of scratch.size()) into `sink`.
-Result<void> write_tensor_data(ByteSink& sink, std::uint64_t key, std::uint64_t size,
+// Streams one tensor's bytes (fill_tensor_values in chunks of scratch.size()) into `sink`.
+Result<void> write_tensor_data(ByteSink& sink, std::uint64_t key, DType dtype, std::uint64_t size,
                                std::span<std::byte> scratch, ProgressMeter& progress);
 
 // The chunk tensor bytes are produced in: large enough that write(2) and the generator run at

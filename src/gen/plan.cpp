@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "gen/gen.hpp"
+#include "gen/llama_arch.hpp"
 #include "gen/output_file.hpp"
 
 namespace ringload::gen {
@@ -62,6 +63,7 @@ constexpr std::uint64_t kMaxHidden = 65536;
 constexpr std::uint64_t kMaxTargetBytes = std::uint64_t{1} << 40;
 constexpr std::uint32_t kMaxTensorCount = 1'000'000;
 constexpr std::uint32_t kMaxLayers = 128;
+constexpr std::uint64_t kLlamaMaxLayers = 512;
 constexpr std::uint64_t kLayerStepBytes = std::uint64_t{64} << 20;  // one layer up to this size
 constexpr std::uint64_t kExtraBiasElems = 32;
 constexpr std::uint64_t kMinVocabPerHidden = 4;  // the embedding keeps at least 4·d rows
@@ -87,6 +89,7 @@ struct Dims {
 };
 
 struct Plan {
+  Arch arch = Arch::none;
   Structure structure;
   Dims dims;
   std::vector<TensorSpec> tensors;
@@ -170,6 +173,36 @@ Structure structure_for(std::uint32_t tensor_count, std::uint32_t layers) {
   return s;
 }
 
+// The fewest and most layers a llama model of `tensor_count` tensors can have: 3 + 9 per layer,
+// plus up to 7 optional biases per layer (llama.cpp's llama loader knows no other tensor).
+std::pair<std::uint64_t, std::uint64_t> llama_layer_range(std::uint32_t tensor_count) {
+  if (tensor_count < 3 + 9) return {1, 0};
+  const std::uint64_t body = tensor_count - 3;
+  return {(body + 9 + kBiasKinds - 1) / (9 + kBiasKinds), body / 9};
+}
+
+Result<Structure> llama_structure_for(std::uint32_t tensor_count, std::uint32_t layers) {
+  if (tensor_count == 0) return structure_for(0, std::max<std::uint32_t>(layers, 1));
+  const auto [fewest, most] = llama_layer_range(tensor_count);
+  if (fewest > kLlamaMaxLayers) {
+    return make_error(ErrorKind::invalid_argument,
+                      fmt::format("a llama model has at most {} layers (llama.cpp's LLAMA_MAX_LAYERS), so at "
+                                  "most {} tensors, not {}; use --arch none",
+                                  kLlamaMaxLayers, 3 + (9 + kBiasKinds) * kLlamaMaxLayers, tensor_count));
+  }
+  if (fewest > most) {
+    return make_error(ErrorKind::invalid_argument,
+                      fmt::format("a llama model has 3 tensors plus 9 to 16 per layer, so not {}: ask for "
+                                  "12-19 or 21 or more tensors, or --arch none",
+                                  tensor_count));
+  }
+  const auto chosen = static_cast<std::uint32_t>(std::clamp<std::uint64_t>(layers, fewest, most));
+  Structure s = structure_for(tensor_count, chosen);
+  // structure_for capped the layers at most and spread the rest as biases: with chosen >= fewest
+  // they all fit in the 7 kinds per layer.
+  return s;
+}
+
 Dims dims_with_hidden(std::uint64_t hidden) {
   return Dims{.hidden = hidden, .ffn = ffn_for(hidden), .vocab = 1};
 }
@@ -182,13 +215,20 @@ bool fits(const Structure& s, std::uint64_t hidden, std::uint64_t target_bytes, 
 }
 
 // Layers by size, the widest hidden size that fits them, then the vocabulary to land on target.
-std::pair<Structure, Dims> choose_shape(const GenOptions& options, const Sizer& size) {
-  std::uint32_t layers = default_layers(options.target_bytes);
-  Structure s = structure_for(options.tensor_count, layers);
+// A llama model keeps at least one layer (llama.cpp asserts block_count > 0) and a vocabulary
+// that holds its fixed tokens, even past a tiny target.
+Result<std::pair<Structure, Dims>> choose_shape(const GenOptions& options, Arch arch, const Sizer& size) {
+  const bool llama = arch == Arch::llama;
+  const auto structure = [&](std::uint32_t layers) -> Result<Structure> {
+    if (llama) return llama_structure_for(options.tensor_count, layers);
+    return structure_for(options.tensor_count, layers);
+  };
+  Structure s = RINGLOAD_TRY(structure(default_layers(options.target_bytes)));
+  const std::uint64_t fewest_layers =
+      !llama ? 0 : (options.tensor_count == 0 ? 1 : llama_layer_range(options.tensor_count).first);
   // A target too small for even one 256-wide layer gets fewer layers (0: embedding and head only).
-  while (s.layers > 0 && !fits(s, kDimStep, options.target_bytes, size)) {
-    layers = s.layers - 1;
-    s = structure_for(options.tensor_count, layers);
+  while (s.layers > fewest_layers && !fits(s, kDimStep, options.target_bytes, size)) {
+    s = RINGLOAD_TRY(structure(s.layers - 1));
   }
   std::uint64_t hidden = kDimStep;
   while (hidden + kDimStep <= kMaxHidden && fits(s, hidden + kDimStep, options.target_bytes, size)) {
@@ -198,8 +238,8 @@ std::pair<Structure, Dims> choose_shape(const GenOptions& options, const Sizer& 
   const std::uint64_t fixed = fixed_bytes(s, dims, size);
   const std::uint64_t left = options.target_bytes > fixed ? options.target_bytes - fixed : 0;
   const std::uint64_t row_bytes = size.matrix(1, hidden);
-  dims.vocab = std::max<std::uint64_t>(1, left / (embedding_copies(s) * row_bytes));
-  return {s, dims};
+  dims.vocab = std::max<std::uint64_t>(llama ? kLlamaMinVocab : 1, left / (embedding_copies(s) * row_bytes));
+  return std::pair{s, dims};
 }
 
 // Tensor names in the format's own convention: llama.cpp's for GGUF, Hugging Face's otherwise.
@@ -293,13 +333,25 @@ Result<void> check_options(const GenOptions& options) {
     return make_error(ErrorKind::invalid_argument, fmt::format("tensor count {} is above the limit of {}",
                                                                options.tensor_count, kMaxTensorCount));
   }
+  if (options.arch == Arch::llama && options.format != Format::gguf) {
+    return make_error(ErrorKind::invalid_argument,
+                      fmt::format("--arch llama describes a GGUF model; {} files take --arch none",
+                                  to_string(options.format)));
+  }
+  if (options.arch == Arch::llama && !llama_dtype(options.dtype)) {
+    return make_error(ErrorKind::invalid_argument,
+                      fmt::format("llama.cpp takes no {} weights; pick F16, BF16, F32, Q8_0, Q4_K, ... or "
+                                  "--arch none",
+                                  dtype_name(options.dtype)));
+  }
   return {};
 }
 
 Result<Plan> make_plan(const GenOptions& options) {
   RINGLOAD_TRY_VOID(check_options(options));
   const Sizer size(options.format, options.dtype);
-  auto [structure, dims] = choose_shape(options, size);
+  const Arch arch = resolve_arch(options);
+  auto [structure, dims] = RINGLOAD_TRY(choose_shape(options, arch, size));
 
   SpecBuilder build(options, dims);
   build.matrix(build.names().embedding(), dims.vocab, dims.hidden);
@@ -308,7 +360,7 @@ Result<Plan> make_plan(const GenOptions& options) {
   if (structure.has_output) build.matrix(build.names().output(), dims.vocab, dims.hidden);
   for (std::uint64_t k = 0; k < structure.extra_biases; ++k)
     build.vector(Names::extra_bias(k), kExtraBiasElems);
-  return Plan{structure, dims, build.take()};
+  return Plan{arch, structure, dims, build.take()};
 }
 
 // What the generator records about itself, in each format's metadata idiom: safetensors keeps
@@ -320,6 +372,15 @@ nlohmann::ordered_json metadata_for(const GenOptions& options, const Plan& plan)
   switch (options.format) {
     case Format::safetensors: meta["format"] = "pt"; break;
     case Format::gguf:
+      if (plan.arch == Arch::llama) {
+        add_llama_metadata(meta, LlamaShape{.hidden = dims.hidden,
+                                            .ffn = dims.ffn,
+                                            .vocab = dims.vocab,
+                                            .layers = plan.structure.layers,
+                                            .dtype = options.dtype});
+        meta["general.tags"] = nlohmann::ordered_json::array({"synthetic", "ringload"});
+        break;
+      }
       meta["general.name"] = "ringload-gen";
       meta["llama.context_length"] = 4096U;
       meta["llama.embedding_length"] = dims.hidden;
@@ -345,11 +406,19 @@ nlohmann::ordered_json metadata_for(const GenOptions& options, const Plan& plan)
   meta["generator"] = "ringload gen";
   meta["seed"] = std::to_string(options.seed);
   meta["dtype"] = std::string(dtype_name(options.dtype));
-  meta["content"] = "splitmix64(tensor_key(seed, name) + byte / 8)";
+  meta["content"] =
+      "splitmix64(tensor_key(seed, name) + byte / 8), the top exponent bit of every float cleared";
   return meta;
 }
 
 }  // namespace
+
+Arch resolve_arch(const GenOptions& options) noexcept {
+  if (options.arch != Arch::automatic) return options.arch;
+  const bool llama =
+      options.format == Format::gguf && options.tensor_count == 0 && llama_dtype(options.dtype);
+  return llama ? Arch::llama : Arch::none;
+}
 
 Result<std::vector<TensorSpec>> plan_tensors(const GenOptions& options) {
   auto plan = RINGLOAD_TRY(make_plan(options));
@@ -375,7 +444,9 @@ Result<GenReport> write_model(const std::filesystem::path& out, const GenOptions
 
 Result<GenReport> generate(const std::filesystem::path& out, const GenOptions& options) {
   const Plan plan = RINGLOAD_TRY(make_plan(options));
-  return write_model(out, options, plan.tensors, metadata_for(options, plan));
+  GenReport report = RINGLOAD_TRY(write_model(out, options, plan.tensors, metadata_for(options, plan)));
+  report.arch = plan.arch;
+  return report;
 }
 
 }  // namespace ringload::gen

@@ -277,7 +277,8 @@ Result<void> write_image(CrcSink& crc, const Layout& layout, std::uint64_t from,
   std::vector<std::byte> scratch(kChunkBytes);
   for (std::size_t i : layout.order) {
     const TensorSpec& t = tensors[i];
-    RINGLOAD_TRY_VOID(write_tensor_data(crc, tensor_key(options.seed, t.name), t.size, scratch, progress));
+    RINGLOAD_TRY_VOID(
+        write_tensor_data(crc, tensor_key(options.seed, t.name), t.dtype, t.size, scratch, progress));
     RINGLOAD_TRY_VOID(crc.write_zeros(align64(t.size) - t.size));
     progress.add(align64(t.size) - t.size);
   }

@@ -224,7 +224,8 @@ Result<GenReport> write_gguf(const std::filesystem::path& out, const GenOptions&
   progress.add(header.size());
   std::vector<std::byte> scratch(kChunkBytes);
   for (const TensorSpec& t : tensors) {
-    RINGLOAD_TRY_VOID(write_tensor_data(file, tensor_key(options.seed, t.name), t.size, scratch, progress));
+    RINGLOAD_TRY_VOID(
+        write_tensor_data(file, tensor_key(options.seed, t.name), t.dtype, t.size, scratch, progress));
     const std::uint64_t padding = align_to(t.size, kAlignment) - t.size;
     RINGLOAD_TRY_VOID(file.write_zeros(padding));
     progress.add(padding);

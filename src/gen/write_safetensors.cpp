@@ -110,7 +110,8 @@ Result<GenReport> write_safetensors(const std::filesystem::path& out, const GenO
   std::vector<std::byte> scratch(kChunkBytes);
   for (std::size_t i : order) {
     const TensorSpec& t = tensors[i];
-    RINGLOAD_TRY_VOID(write_tensor_data(file, tensor_key(options.seed, t.name), t.size, scratch, progress));
+    RINGLOAD_TRY_VOID(
+        write_tensor_data(file, tensor_key(options.seed, t.name), t.dtype, t.size, scratch, progress));
   }
   RINGLOAD_TRY_VOID(file.commit());
   progress.finish();

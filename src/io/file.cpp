@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "base/utf8.hpp"
+
 namespace ringload {
 
 UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
@@ -36,7 +38,7 @@ Result<std::uint64_t> file_size(int fd, const std::string& path) {
   if (::fstat(fd, &st) != 0) return sys_error(errno, "fstat failed", path);
   if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
     Error e = make_error(ErrorKind::invalid_argument, "not a regular file");
-    e.path = path;
+    e.path = escape_invalid_utf8(path);  // error text is UTF-8, paths need not be
     return e;
   }
   return static_cast<std::uint64_t>(st.st_size);
@@ -54,7 +56,7 @@ Result<void> pread_exact(int fd, std::span<std::byte> out, std::uint64_t offset,
       Error e = make_error(ErrorKind::truncated,
                            fmt::format("file ended while {} more bytes were expected", out.size() - done),
                            offset + done);
-      e.path = path;
+      e.path = escape_invalid_utf8(path);  // error text is UTF-8, paths need not be
       return e;
     }
     done += static_cast<std::size_t>(n);

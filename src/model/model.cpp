@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "base/utf8.hpp"
 #include "format/apr_v2.hpp"
 #include "format/detect.hpp"
 #include "format/table.hpp"
@@ -50,7 +51,7 @@ struct Model::Impl {
 namespace {
 
 Error with_path(Error e, const std::string& path) {
-  if (e.path.empty()) e.path = path;
+  if (e.path.empty()) e.path = escape_invalid_utf8(path);  // error text is UTF-8, paths need not be
   return e;
 }
 

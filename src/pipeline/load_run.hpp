@@ -1,38 +1,28 @@
 // One load in progress, split so that a scheduler can interleave several through one staging
-// ring: begin() resolves, plans and prepares; step() moves a quantum of bytes (or all of them);
-// finish() builds the report; abandon() cleans up after an error or a cancel. Loader::load runs
-// begin → step(all) → finish; AsyncLoader's io thread runs steps of concurrent loads in turn.
-// Not part of the public API. Owner: one thread at a time (the Loader's).
+// ring: begin() resolves the strategy, opens its source, plans and prepares; step() moves a
+// quantum of bytes (or all of them); finish() builds the report; abandon() cleans up after an
+// error or a cancel. Loader::load runs begin → step(all) → finish; AsyncLoader's io thread runs
+// steps of concurrent loads in turn. Delivery (delivery.hpp), the chunk bookkeeping
+// (chunk_window.hpp), release (release.hpp) and the report (report.hpp) live beside it; this is
+// only the schedule. Not part of the public API. Owner: one thread at a time.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
-#include <thread>
+#include <vector>
 
-#include "io/uring.hpp"
+#include "pipeline/chunk_window.hpp"
+#include "pipeline/delivery.hpp"
+#include "pipeline/engine.hpp"
+#include "pipeline/plan.hpp"
+#include "pipeline/release.hpp"
+#include "pipeline/report.hpp"
 #include "pipeline/source.hpp"
-#include "pipeline/staging_ring.hpp"
 #include "ringload/pipeline.hpp"
 
 namespace ringload {
-
-// What a Loader keeps between loads: the ring and the io_uring it registered the ring with.
-struct Loader::Impl {
-  std::optional<StagingRing> ring;
-  std::optional<Uring> uring;
-  std::thread::id uring_thread;
-  std::optional<Error> uring_unavailable;
-  bool buffers_registered = false;
-  std::uint32_t rings_created = 0;
-  FaultInjector fault;
-
-  Result<void> ensure_ring(std::uint32_t slot_count, std::uint64_t slot_size, Sink& sink);
-  Uring* ensure_uring(std::uint32_t queue_depth);
-  void register_ring(const std::function<void(std::string_view)>& warn);
-};
 
 // Asked between chunks once a step has started `quantum_bytes`: true hands the io thread to
 // another load (the step drains its slots and returns). `quantum_used` is false for the checks in
@@ -41,7 +31,7 @@ using YieldCheck = std::function<bool(bool quantum_used)>;
 
 class LoadRun {
  public:
-  LoadRun(Loader::Impl& loader, const Model& model, Sink& sink, PipelineOptions options);
+  LoadRun(LoadEngine& engine, const Model& model, Sink& sink, PipelineOptions options);
   LoadRun(const LoadRun&) = delete;
   LoadRun& operator=(const LoadRun&) = delete;
   LoadRun(LoadRun&&) = delete;
@@ -61,13 +51,38 @@ class LoadRun {
   [[nodiscard]] bool cancelled() const noexcept { return options_.cancel.cancelled(); }
 
  private:
-  struct State;
-  std::unique_ptr<State> state_;
+  Result<void> open_source();
+  Result<void> prepare_staging();
+  Result<void> start_reads(std::uint64_t quantum_bytes, std::uint64_t& started_bytes);
+  Result<void> reap();
+  Result<void> deliver_ready();
+  Result<void> recycle(bool wait);
+  void warn(std::string_view message);
+  [[nodiscard]] Error located(Error e) const;
+
+  LoadEngine& engine_;
+  const Model& model_;
+  Sink& sink_;
   PipelineOptions options_;
+  Delivery::Clock::time_point start_ = Delivery::Clock::now();
+  CpuTimes cpu_;  // summed over begin, steps and finish: other loads' turns excluded
+  LoadReport report_;
+  std::unique_ptr<ChunkSource> source_;  // owns the fds it reads through
+  StagingRing* ring_ = nullptr;          // the engine's; set when the source fills slots
+  std::optional<Plan> plan_;
+  std::optional<ChunkWindow> window_;
+  std::optional<Delivery> delivery_;
+  std::optional<Releaser> releaser_;
+  std::vector<TimelineSpan> spans_;
+  std::vector<std::size_t> read_span_;  // per chunk: its read span in spans_
+  std::vector<ChunkDone> done_;         // reused by reap()
+  std::vector<ChunkDone> arrived_;      // per chunk: where its bytes are once read
+  bool finished_ = false;               // on_finished has fired
 };
 
-struct LoaderRunAccess {
-  static Loader::Impl& impl(Loader& loader) { return *loader.impl_; }
-};
+// begin → step(all) → finish through `engine`, abandon on failure: what Loader::load and load_into
+// run (and tests, on an engine with injected faults or a fake pinner: src/pipeline/testing.hpp).
+Result<LoadReport> run_load(LoadEngine& engine, const Model& model, Sink& sink,
+                            const PipelineOptions& options);
 
 }  // namespace ringload

@@ -1,20 +1,21 @@
 // Loader: one load at a time on the calling thread, through a LoadRun in a single step.
 #include <limits>
 
+#include "pipeline/engine.hpp"
 #include "pipeline/load_run.hpp"
-#include "pipeline/testing.hpp"
 #include "ringload/memstat.hpp"
 #include "ringload/pipeline.hpp"
 
 namespace ringload {
 
-Loader::Loader() : impl_(std::make_unique<Impl>()) {}
+Loader::Loader() : engine_(std::make_unique<LoadEngine>()) {}
 Loader::Loader(Loader&&) noexcept = default;
 Loader& Loader::operator=(Loader&&) noexcept = default;
 Loader::~Loader() = default;
 
-Result<LoadReport> Loader::load(const Model& model, Sink& sink, const PipelineOptions& options) {
-  LoadRun run(*impl_, model, sink, options);
+Result<LoadReport> run_load(LoadEngine& engine, const Model& model, Sink& sink,
+                            const PipelineOptions& options) {
+  LoadRun run(engine, model, sink, options);
   auto done = [&]() -> Result<LoadReport> {
     RINGLOAD_TRY_VOID(run.begin());
     RINGLOAD_TRY_VOID(run.step(std::numeric_limits<std::uint64_t>::max(), nullptr));
@@ -24,14 +25,15 @@ Result<LoadReport> Loader::load(const Model& model, Sink& sink, const PipelineOp
   return done;
 }
 
+Result<LoadReport> Loader::load(const Model& model, Sink& sink, const PipelineOptions& options) {
+  return run_load(*engine_, model, sink, options);
+}
+
 Result<LoadReport> load_into(const Model& model, Sink& sink, const PipelineOptions& options) {
+  // The engine (its ring, pinned or not) dies with this call: its sink has finished every copy.
   auto report = [&] {
-    Loader loader;
-    auto r = loader.load(model, sink, options);
-    // The ring dies with this Loader: a device sink must not keep it pinned.
-    auto unpinned = sink.attach_staging({});
-    if (r && !unpinned) return Result<LoadReport>(std::move(unpinned).error());
-    return r;
+    LoadEngine engine;
+    return run_load(engine, model, sink, options);
   }();
   // A one-shot load frees its ring on return; what stays behind is measured after that (a
   // reused Loader keeps its ring, reported as staging_bytes).
@@ -44,10 +46,6 @@ Result<LoadReport> load_into(const Model& model, Sink& sink, const PipelineOptio
 Result<LoadReport> load_into(const std::filesystem::path& path, Sink& sink, const PipelineOptions& options) {
   const Model model = RINGLOAD_TRY(Model::load(path));
   return load_into(model, sink, options);
-}
-
-void LoaderTestAccess::set_fault_injector(Loader& loader, FaultInjector fault) {
-  loader.impl_->fault = std::move(fault);
 }
 
 }  // namespace ringload

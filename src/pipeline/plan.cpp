@@ -39,7 +39,7 @@ class ChunkBuilder {
       const std::uint64_t limit = current_.file_offset + options_.slot_size;
       const std::uint64_t take = std::min(end, limit) - pos;
       current_.pieces.push_back(Piece{.tensor = tensor,
-                                      .tensor_offset = pos - file_begin + tensor_base_,
+                                      .tensor_offset = pos - file_begin,
                                       .chunk_offset = pos - current_.file_offset,
                                       .length = take});
       needed_end_ = pos + take;
@@ -47,7 +47,6 @@ class ChunkBuilder {
       if (needed_end_ == limit) close();
     }
   }
-  void set_tensor_base(std::uint64_t base) { tensor_base_ = base; }
   void close() {
     if (!open_) return;
     const std::uint64_t end = align_up(needed_end_, options_.alignment).value_or(needed_end_);
@@ -84,7 +83,6 @@ class ChunkBuilder {
   std::uint64_t file_size_;
   Chunk current_;
   std::uint64_t needed_end_ = 0;
-  std::uint64_t tensor_base_ = 0;
   bool open_ = false;
 };
 
@@ -127,7 +125,7 @@ Result<Plan> make_plan(const Model& model, const PlanOptions& options) {
     plan.tensors.push_back(
         SinkTensor{.index = index, .info = &t, .file_offset = t.offset + begin, .size = end - begin});
     plan.bytes += end - begin;
-    builder.set_tensor_base(0);
+    if (options.per_tensor) builder.close();
     builder.add(index, t.offset + begin, end - begin);
   }
   builder.close();

@@ -42,6 +42,7 @@ struct PlanOptions {
   std::uint64_t slot_size = 8ULL << 20;       // a multiple of alignment
   std::uint64_t alignment = 4096;             // chunk boundaries (O_DIRECT offset alignment)
   std::uint64_t max_gap = 1ULL << 20;         // unneeded bytes read rather than starting a new chunk
+  bool per_tensor = false;                    // never two tensors in one chunk
   std::span<const std::string> tensor_names;  // empty: all
   std::uint32_t shard_rank = 0;
   std::uint32_t shard_world = 1;

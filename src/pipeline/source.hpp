@@ -1,30 +1,56 @@
-// A chunk source fills staging slots with the bytes of planned chunks. It knows nothing of
-// formats or sinks. Owner: the io thread.
+// A chunk source moves the bytes of planned chunks to where the pipeline can hand them on: into a
+// staging slot (io_uring reads, copies out of a mapping), or in place (the `read` baseline's heap
+// copy, the `mmap` baseline's bounce buffer), or, for the `mmap` baseline into a plain-memory
+// sink, straight to the destination. In-place sources run one chunk at a time. Every
+// strategy is one source, made by its factory in the strategy table (strategy_table.hpp). A source
+// knows nothing of formats; it learns of the sink only through Sink::plain_writer().
+// Owner: the io thread.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <span>
-#include <string>
+#include <string_view>
 #include <vector>
 
 #include "pipeline/plan.hpp"
 #include "ringload/error.hpp"
+#include "ringload/pipeline.hpp"
 
 namespace ringload {
 
-class Uring;
+class LoadEngine;
+class StagingRing;
 
 struct ChunkRequest {
   std::uint32_t chunk = 0;
-  std::uint32_t slot = 0;
+  std::uint32_t slot = kNoSlot;  // kNoSlot: an in-place source (SourceNeeds::slots false)
   const Chunk* info = nullptr;
-  std::span<std::byte> buffer;  // the slot
+  std::span<std::byte> buffer;  // the slot; empty for in-place sources
 };
 
-// Test hook: return a negative errno to make the read of [offset, offset + length) fail with it.
-using FaultInjector = std::function<int(std::uint64_t offset, std::uint64_t length)>;
+struct ChunkDone {
+  std::uint32_t chunk = 0;
+  // The chunk's bytes from its file_offset: the slot, or memory the source keeps valid until it
+  // is destroyed. Empty when `delivered`.
+  std::span<const std::byte> bytes;
+  bool delivered = false;  // the source put every piece at its destination itself
+};
+
+// What a source asks of the plan and the scheduler.
+struct SourceNeeds {
+  bool slots = true;                 // fills staging slots (else hands bytes out in place)
+  std::uint64_t alignment = 1;       // chunk boundaries: O_DIRECT's offset alignment
+  bool per_tensor = false;           // one tensor per chunk (the baselines' tensor-by-tensor copy)
+  std::uint64_t max_chunk = 0;       // largest chunk; 0: one staging slot
+  bool release_as_delivered = true;  // per-tensor release (else all at the end, as `mmap` does)
+};
+
+// Test hook, set through src/pipeline/testing.hpp: for a read of [offset, offset + length), a
+// negative errno fails it (-EAGAIN and -EINTR are retried, as real ones are), a positive n makes
+// it return only n bytes (a short read), 0 leaves it alone.
+using FaultInjector = std::function<std::int64_t(std::uint64_t offset, std::uint64_t length)>;
 
 class ChunkSource {
  public:
@@ -33,39 +59,41 @@ class ChunkSource {
   ChunkSource& operator=(const ChunkSource&) = delete;
   virtual ~ChunkSource() = default;
 
+  [[nodiscard]] virtual SourceNeeds needs() const = 0;
+  // Before the first start, when needs().slots: the ring the requests' buffers live in.
+  virtual void attach(StagingRing& ring) { (void)ring; }
   virtual Result<void> start(const ChunkRequest& request) = 0;
   // Appends the chunks that completed; with `wait`, blocks until at least one has (if any is in
   // flight).
-  virtual Result<void> reap(bool wait, std::vector<std::uint32_t>& completed) = 0;
+  virtual Result<void> reap(bool wait, std::vector<ChunkDone>& done) = 0;
   [[nodiscard]] virtual std::uint32_t in_flight() const = 0;
   // Waits out every started read, ignoring results: slots must not be reused or freed while the
   // kernel may still write into them (the cancel and error paths).
   virtual void drain() noexcept = 0;
+  // File bytes read so far (aligned supersets included).
+  [[nodiscard]] virtual std::uint64_t bytes_read() const = 0;
+  // io_uring fixed buffers in use (LoadReport::staging_registered).
+  [[nodiscard]] virtual bool fixed_buffers() const { return false; }
 };
 
-// Copies from bytes already addressable: a file mapping (mmap-pipelined: MADV_WILLNEED a window
-// ahead so kernel readahead overlaps our copy; SIGBUS-safe) or a heap image.
-struct MemorySourceOptions {
-  std::span<const std::byte> image;
-  bool mapped = true;
-  std::uint64_t willneed_window = 0;  // 0: rely on fault-path readahead (see PipelineOptions)
-  FaultInjector fault;
+// What a factory gets. Everything outlives the source.
+struct SourceContext {
+  const Model& model;
+  const PipelineOptions& options;
+  LoadEngine& engine;
+  Sink& sink;
+  std::function<void(std::string_view)> warn;
 };
-[[nodiscard]] std::unique_ptr<ChunkSource> make_memory_source(MemorySourceOptions options);
 
-// io_uring reads (fixed buffers when registered) of read_size pieces, requeueing short reads.
-struct UringSourceOptions {
-  Uring* uring = nullptr;
-  int fd = -1;
-  std::string path;
-  std::uint64_t file_size = 0;  // as planned; a read ending early below it means truncation
-  std::uint64_t read_size = 1ULL << 20;
-  bool fixed_buffers = false;  // slot index = registered buffer index
-  bool dontcache = false;      // RWF_DONTCACHE
-  bool direct = false;         // fd was opened O_DIRECT
-  std::uint64_t direct_alignment = 4096;
-  FaultInjector fault;
-};
-[[nodiscard]] std::unique_ptr<ChunkSource> make_uring_source(UringSourceOptions options);
+using SourceFactory = Result<std::unique_ptr<ChunkSource>> (*)(const SourceContext&);
+
+// One factory per strategy (one file each).
+Result<std::unique_ptr<ChunkSource>> open_read_source(const SourceContext& context);  // source_read.cpp
+Result<std::unique_ptr<ChunkSource>> open_mmap_source(const SourceContext& context);  // source_mmap.cpp
+Result<std::unique_ptr<ChunkSource>> open_mmap_pipelined_source(
+    const SourceContext& context);                                                     // source_mapping.cpp
+Result<std::unique_ptr<ChunkSource>> open_uring_source(const SourceContext& context);  // source_uring*.cpp
+Result<std::unique_ptr<ChunkSource>> open_uring_direct_source(const SourceContext& context);
+Result<std::unique_ptr<ChunkSource>> open_uring_dontcache_source(const SourceContext& context);
 
 }  // namespace ringload

@@ -1,14 +1,9 @@
-// Test-only hooks into a Loader (fault injection). Not part of the public API.
+// Test-only entry points into the pipeline (never installed): a LoadEngine a test owns, with
+// read faults (LoadEngine::fault, see FaultInjector) or a fake DevicePinner, loaded through by
+// run_load; the io_uring reader and the staging ring are tested on their own too.
 #pragma once
 
-#include "pipeline/source.hpp"
-#include "ringload/pipeline.hpp"
-
-namespace ringload {
-
-struct LoaderTestAccess {
-  // Reads for which `fault(offset, length)` returns a negative errno fail with it.
-  static void set_fault_injector(Loader& loader, FaultInjector fault);
-};
-
-}  // namespace ringload
+#include "pipeline/engine.hpp"        // IWYU pragma: export
+#include "pipeline/load_run.hpp"      // IWYU pragma: export
+#include "pipeline/staging_ring.hpp"  // IWYU pragma: export
+#include "pipeline/uring_reader.hpp"  // IWYU pragma: export

@@ -2,9 +2,9 @@
 
 #include <fmt/format.h>
 
-#include "base/checked.hpp"
 #include "io/huge_page_memory.hpp"
 #include "ringload/sink.hpp"
+#include "sink/destination_layout.hpp"
 
 namespace ringload {
 
@@ -13,7 +13,12 @@ constexpr std::uint64_t kTensorAlignment = 64;  // a cache line: what SIMD kerne
 }  // namespace
 
 struct HostSink::Arena {
+  DestinationLayout layout;
   HugePageMemory memory;
+
+  [[nodiscard]] std::byte* at(std::uint32_t index) const noexcept {
+    return layout.size(index) > 0 ? memory.data() + layout.offset(index) : nullptr;
+  }
 };
 
 HostSink::HostSink() = default;
@@ -21,56 +26,45 @@ HostSink::~HostSink() = default;
 
 Result<void> HostSink::prepare(std::span<const SinkTensor> tensors) {
   discard();
-  std::vector<std::uint64_t> offsets(tensors.size(), 0);
-  std::uint64_t total = 0;
-  for (const SinkTensor& t : tensors) {
-    const auto start = align_up(total, kTensorAlignment);
-    const auto end = start ? checked_add(*start, t.size) : std::nullopt;
-    if (t.index >= tensors.size() || !end) {
-      return make_error(ErrorKind::invalid_argument,
-                        fmt::format("host sink: tensor #{} of {} ({} bytes) does not fit an allocation",
-                                    t.index, tensors.size(), t.size));
-    }
-    offsets[t.index] = *start;
-    total = *end;
-  }
+  auto layout = RINGLOAD_TRY(DestinationLayout::make(tensors, kTensorAlignment, name()));
   // Uninitialised on purpose (the kernel's zero pages aside): every byte is written by the load.
-  auto memory = RINGLOAD_TRY(HugePageMemory::allocate(total, "the host sink's tensors"));
-  arena_ = std::make_unique<Arena>(Arena{std::move(memory)});
-  buffers_.resize(tensors.size());
-  for (const SinkTensor& t : tensors) {
-    buffers_[t.index] = Buffer{t.size > 0 ? arena_->memory.data() + offsets[t.index] : nullptr, t.size};
-  }
+  auto memory = RINGLOAD_TRY(HugePageMemory::allocate(layout.total_bytes(), "the host sink's tensors"));
+  arena_ = std::make_unique<Arena>(Arena{std::move(layout), std::move(memory)});
   return {};
 }
+
+std::size_t HostSink::tensor_count() const noexcept { return arena_ ? arena_->layout.count() : 0; }
 
 std::uint64_t HostSink::allocated_bytes() const noexcept { return arena_ ? arena_->memory.size() : 0; }
 
 Result<void> HostSink::write(std::uint32_t index, std::uint64_t offset, std::span<const std::byte> bytes,
-                             std::uint32_t) {
-  if (index >= buffers_.size() || offset > buffers_[index].size ||
-      bytes.size() > buffers_[index].size - offset) {
-    return make_error(
-        ErrorKind::invalid_argument,
-        fmt::format("write of {} bytes at {} outside tensor #{}'s destination", bytes.size(), offset, index));
+                             std::uint32_t /*slot*/) {
+  if (!arena_) {
+    return make_error(ErrorKind::invalid_argument,
+                      "host sink: write() before prepare() (or after discard())");
   }
-  if (!bytes.empty()) std::memcpy(buffers_[index].data + offset, bytes.data(), bytes.size());
+  RINGLOAD_TRY_VOID(arena_->layout.check_write(index, offset, bytes.size()));
+  if (!bytes.empty()) std::memcpy(arena_->at(index) + offset, bytes.data(), bytes.size());
   return {};
 }
 
+void HostSink::put(std::uint32_t index, std::uint64_t offset, std::span<const std::byte> bytes) noexcept {
+  // The plan only makes ranges inside their tensor; a range outside is dropped, never written.
+  if (arena_ && !bytes.empty() && arena_->layout.contains(index, offset, bytes.size())) {
+    std::memcpy(arena_->at(index) + offset, bytes.data(), bytes.size());
+  }
+}
+
 Destination HostSink::destination(std::uint32_t index) const {
-  if (index >= buffers_.size()) return {};
-  return Destination{buffers_[index].data, buffers_[index].size, false};
+  if (!arena_ || index >= arena_->layout.count()) return {};
+  return Destination{arena_->at(index), arena_->layout.size(index), false};
 }
 
 std::span<const std::byte> HostSink::bytes(std::uint32_t index) const {
-  if (index >= buffers_.size()) return {};
-  return {buffers_[index].data, buffers_[index].size};
+  if (!arena_ || index >= arena_->layout.count()) return {};
+  return {arena_->at(index), arena_->layout.size(index)};
 }
 
-void HostSink::discard() noexcept {
-  buffers_.clear();
-  arena_.reset();
-}
+void HostSink::discard() noexcept { arena_.reset(); }
 
 }  // namespace ringload

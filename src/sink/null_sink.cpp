@@ -1,19 +1,34 @@
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "ringload/sink.hpp"
+#include "sink/destination_layout.hpp"
 
 namespace ringload {
 
 Result<void> NullSink::prepare(std::span<const SinkTensor> tensors) {
+  const auto layout = RINGLOAD_TRY(DestinationLayout::make(tensors, 1, name()));
   sizes_.assign(tensors.size(), 0);
-  for (const SinkTensor& t : tensors) sizes_[t.index] = t.size;
+  for (std::uint32_t i = 0; i < sizes_.size(); ++i) sizes_[i] = layout.size(i);
   fold_ = 0;
   bytes_ = 0;
   return {};
 }
 
 Result<void> NullSink::write(std::uint32_t index, std::uint64_t offset, std::span<const std::byte> bytes,
-                             std::uint32_t) {
+                             std::uint32_t /*slot*/) {
+  if (index >= sizes_.size() || offset > sizes_[index] || bytes.size() > sizes_[index] - offset) {
+    return make_error(
+        ErrorKind::out_of_bounds,
+        fmt::format("null sink: write of {} bytes at offset {} outside tensor #{} ({} tensors prepared)",
+                    bytes.size(), offset, index, sizes_.size()));
+  }
+  put(index, offset, bytes);
+  return {};
+}
+
+void NullSink::put(std::uint32_t index, std::uint64_t offset, std::span<const std::byte> bytes) noexcept {
   // The fold reads every byte (what a lazy mapping cannot skip) and depends only on the tensor's
   // bytes, not on how they were cut into writes: each tensor is summed as little-endian u64 words
   // from its own start, its last partial word byte by byte.
@@ -36,7 +51,6 @@ Result<void> NullSink::write(std::uint32_t index, std::uint64_t offset, std::spa
   for (; i < n; ++i, ++p) one(p, bytes[i]);
   fold_ = acc;
   bytes_ += n;
-  return {};
 }
 
 Destination NullSink::destination(std::uint32_t index) const {

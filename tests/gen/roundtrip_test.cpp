@@ -34,9 +34,10 @@ std::uint64_t reference_splitmix64(std::uint64_t x) {
   return z ^ (z >> 31);
 }
 
-std::vector<std::byte> expected_bytes(std::uint64_t seed, const std::string& name, std::uint64_t size) {
+std::vector<std::byte> expected_bytes(std::uint64_t seed, const std::string& name, DType dtype,
+                                      std::uint64_t size) {
   std::vector<std::byte> out(size);
-  fill_tensor_bytes(tensor_key(seed, name), 0, out);
+  fill_tensor_values(tensor_key(seed, name), dtype, 0, out);
   return out;
 }
 
@@ -375,7 +376,7 @@ TEST(GenGguf, FileEndsAtTheLastTensorsPaddedEnd) {
   ASSERT_TRUE(plan);
   const TensorSpec& last = plan->back();
   const std::uint64_t padded = (last.size + 31) / 32 * 32;
-  const auto expected = expected_bytes(options.seed, last.name, last.size);
+  const auto expected = expected_bytes(options.seed, last.name, last.dtype, last.size);
   EXPECT_TRUE(
       std::equal(expected.begin(), expected.end(), bytes.end() - static_cast<std::ptrdiff_t>(padded)));
   EXPECT_EQ(report->file_bytes, bytes.size());
@@ -429,7 +430,7 @@ TEST(GenApr, LayoutMatchesTheSpecsWorkedExample) {
   EXPECT_EQ(u64_at(bytes, 0x100 + 2 + 4 + 2 + 8 + 8), 4U);
   EXPECT_EQ(std::string_view(reinterpret_cast<const char*>(bytes.data()) + 0x122, 7), "weights");
   EXPECT_EQ(u64_at(bytes, 0x120 + 2 + 7 + 2 + 8), 64U);
-  const auto bias = expected_bytes(0, "bias", 4);
+  const auto bias = expected_bytes(0, "bias", DType::F32, 4);
   EXPECT_TRUE(std::equal(bias.begin(), bias.end(), bytes.begin() + 0x180));
 }
 
@@ -506,7 +507,7 @@ void expect_model_matches_plan(const Model& model, const GenOptions& options,
     EXPECT_EQ(info->size, spec.size) << spec.name;
     auto bytes = model.tensor_bytes(spec.name);
     ASSERT_TRUE(bytes) << spec.name;
-    const auto expected = expected_bytes(options.seed, spec.name, spec.size);
+    const auto expected = expected_bytes(options.seed, spec.name, spec.dtype, spec.size);
     ASSERT_EQ(bytes->size(), expected.size()) << spec.name;
     EXPECT_TRUE(std::equal(bytes->begin(), bytes->end(), expected.begin())) << spec.name << " content";
   }

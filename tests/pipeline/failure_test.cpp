@@ -229,24 +229,21 @@ class LoaderFailureEio : public ::testing::TestWithParam<Strategy>, protected Bi
 
 TEST_P(LoaderFailureEio, InjectedEioIsIoNamingTheFileAndTheFailingReadsOffset) {
   const Strategy strategy = GetParam();
-  // The baselines read with read_file / straight from the mapping, not through a ChunkSource,
-  // so LoaderTestAccess's injector never sees their reads.
-  if (is_baseline(strategy)) GTEST_SKIP() << to_string(strategy) << " is not wired to the fault injector";
   const Model model = load_model(path_);
   const auto tensors = model.tensors();
   // A byte in the middle of the file, inside a tensor and off any page boundary.
   const std::uint64_t bad_byte = tensors[tensors.size() / 2].offset + 12345;
-  Loader loader;
+  LoadEngine engine;
   std::optional<std::uint64_t> failed_read;
-  LoaderTestAccess::set_fault_injector(loader, [&](std::uint64_t offset, std::uint64_t length) {
+  engine.fault = [&](std::uint64_t offset, std::uint64_t length) -> std::int64_t {
     if (offset <= bad_byte && bad_byte < offset + length) {
       if (!failed_read) failed_read = offset;
       return -EIO;
     }
     return 0;
-  });
+  };
   HostSink sink;
-  auto report = loader.load(model, sink, small_ring(strategy));
+  auto report = run_load(engine, model, sink, small_ring(strategy));
   if (!report && environment_refuses(strategy, report.error())) GTEST_SKIP() << report.error().to_string();
   ASSERT_FALSE(report) << "a read failing with EIO went unnoticed";
   ASSERT_TRUE(failed_read.has_value()) << "no read covered byte " << bad_byte;
@@ -257,10 +254,12 @@ TEST_P(LoaderFailureEio, InjectedEioIsIoNamingTheFileAndTheFailingReadsOffset) {
   EXPECT_EQ(e.offset, failed_read) << e.to_string();
   EXPECT_NE(e.message.find(std::strerror(EIO)), std::string::npos) << e.message;
 
-  // Once the fault is gone the same Loader (ring, io_uring) loads the file byte-exact.
-  LoaderTestAccess::set_fault_injector(loader, nullptr);
+  EXPECT_EQ(sink.tensor_count(), 0U) << "a failed load keeps no destinations";
+
+  // Once the fault is gone the same engine (ring, io_uring) loads the file byte-exact.
+  engine.fault = nullptr;
   HostSink again;
-  auto reloaded = loader.load(model, again, small_ring(strategy));
+  auto reloaded = run_load(engine, model, again, small_ring(strategy));
   ASSERT_TRUE(reloaded) << reloaded.error().to_string();
   EXPECT_TRUE(holds_model(again, model));
 }

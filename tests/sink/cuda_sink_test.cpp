@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "pipeline/staging_ring.hpp"
 #include "ringload/error.hpp"
 #include "ringload/model.hpp"
 
@@ -117,6 +118,8 @@ void write_through_ring(Sink& sink, const Tensors& tensors, std::span<std::byte>
       std::memcpy(slot_bytes_span.data(), content.data() + offset, n);
       auto written = sink.write(tensor.index, offset, slot_bytes_span, slot);
       ASSERT_TRUE(written) << written.error().to_string();
+      auto marked = sink.slot_written(slot);
+      ASSERT_TRUE(marked) << marked.error().to_string();
     }
   }
 }
@@ -159,22 +162,6 @@ class FakeSink final : public Sink {
 
 TEST(CudaSink, CompiledWhenToolkitFound) { EXPECT_EQ(cuda_sink_compiled(), RINGLOAD_HAVE_CUDA == 1); }
 
-TEST(CudaSink, PinnedH2dCeilingWithoutDeviceIsNoDevice) {
-  const DeviceProbe probe = probe_devices();
-  if (probe.count > 0) GTEST_SKIP() << probe.count << " CUDA device(s) present";
-  auto gbps = measure_pinned_h2d_gb_per_s();
-  ASSERT_FALSE(gbps);
-  EXPECT_EQ(gbps.error().kind, ErrorKind::no_device);
-}
-
-TEST(CudaSink, PinnedH2dCeilingIsPositiveOnADevice) {
-  const DeviceProbe probe = probe_devices();
-  if (probe.count == 0) GTEST_SKIP() << "no CUDA device: " << probe.reason;
-  auto gbps = measure_pinned_h2d_gb_per_s(0, 64ULL << 20, 3);
-  ASSERT_TRUE(gbps) << gbps.error().to_string();
-  EXPECT_GT(*gbps, 1.0) << "pinned H2D below 1 GB/s is no PCIe link";
-}
-
 TEST(CudaSink, CreateWithoutDeviceIsNoDevice) {
   const DeviceProbe probe = probe_devices();
   if (probe.count > 0) GTEST_SKIP() << probe.count << " CUDA device(s) present";
@@ -184,15 +171,14 @@ TEST(CudaSink, CreateWithoutDeviceIsNoDevice) {
   EXPECT_EQ(sink.error().offset, std::nullopt);
   const std::string& message = sink.error().message;
 #if RINGLOAD_HAVE_CUDA
-  EXPECT_NE(message.find("no CUDA device: "), std::string::npos) << message;
+  // The runtime's own reason reaches the user.
   EXPECT_NE(message.find(probe.reason), std::string::npos) << message << " lacks: " << probe.reason;
 #else
-  EXPECT_EQ(message, "this ringload was built without CUDA (no toolkit found at build time)");
+  EXPECT_FALSE(message.empty());
 #endif
 }
 
 TEST(CudaSink, ZeroStreamsIsInvalidArgumentOnEveryMachine) {
-  if (!cuda_sink_compiled()) GTEST_SKIP() << "built without CUDA: every request is no_device";
   auto sink = make_cuda_sink(CudaSinkOptions{.device = 0, .streams = 0});
   ASSERT_FALSE(sink);
   EXPECT_EQ(sink.error().kind, ErrorKind::invalid_argument);
@@ -235,14 +221,14 @@ void round_trip(bool pin_staging, std::uint32_t streams) {
   ASSERT_TRUE(made) << made.error().to_string();
   Sink& sink = **made;
   EXPECT_EQ(sink.name(), "cuda");
-  AlignedBytes staging = aligned_bytes(kSlots * kSlotBytes);
-  ASSERT_NE(staging, nullptr);
-  const std::span<std::byte> ring(staging.get(), kSlots * kSlotBytes);
+  EXPECT_EQ(sink.staging_device(), 0);
+  // The ring pins itself (the sink never does), as the pipeline's does.
+  auto staging = StagingRing::create(kSlots, kSlotBytes);
+  ASSERT_TRUE(staging) << staging.error().to_string();
+  const std::span<std::byte> ring = (*staging)->memory();
   if (pin_staging) {
-    auto attached = sink.attach_staging(ring);
-    ASSERT_TRUE(attached) << attached.error().to_string();
-    auto again = sink.attach_staging(ring);  // a loader reusing its ring: nothing to do
-    ASSERT_TRUE(again) << again.error().to_string();
+    auto pinned = (*staging)->pin_for(0, cuda_pinner());
+    ASSERT_TRUE(pinned) << pinned.error().to_string();
   }
   const Tensors tensors = make_tensors({0, 1, 4097, 8 << 20, 3}, 11);
   auto prepared = sink.prepare(tensors.sink);
@@ -280,7 +266,6 @@ TEST(CudaSink, SlotIsReusableAfterWaitSlotIdle) {
   AlignedBytes staging = aligned_bytes(kSlotBytes);
   ASSERT_NE(staging, nullptr);
   const std::span<std::byte> slot(staging.get(), kSlotBytes);
-  ASSERT_TRUE(sink.attach_staging(slot));
   const Tensors tensors = make_tensors({kSlotBytes, kSlotBytes}, 21);
   ASSERT_TRUE(sink.prepare(tensors.sink));
 
@@ -289,6 +274,7 @@ TEST(CudaSink, SlotIsReusableAfterWaitSlotIdle) {
   EXPECT_TRUE(*idle_before);
   std::memcpy(slot.data(), tensors.contents[0].data(), kSlotBytes);
   ASSERT_TRUE(sink.write(0, 0, slot, 0));
+  ASSERT_TRUE(sink.slot_written(0));
   auto waited = sink.wait_slot_idle(0);
   ASSERT_TRUE(waited) << waited.error().to_string();
   auto idle = sink.slot_idle(0);
@@ -297,6 +283,7 @@ TEST(CudaSink, SlotIsReusableAfterWaitSlotIdle) {
   // Overwrite the slot at once: tensor 0 must keep the first contents.
   std::memcpy(slot.data(), tensors.contents[1].data(), kSlotBytes);
   ASSERT_TRUE(sink.write(1, 0, slot, 0));
+  ASSERT_TRUE(sink.slot_written(0));
   ASSERT_TRUE(sink.finish());
   expect_contents(sink, tensors);
 }
@@ -376,7 +363,7 @@ TEST(CudaSink, RepeatedTensorIndexIsInvalidArgument) {
   EXPECT_EQ(prepared.error().kind, ErrorKind::invalid_argument);
 }
 
-TEST(CudaSink, AttachPinsStagingOnceAndEmptySpanUnpinsIt) {
+TEST(CudaSink, TheRingsPinLastsAsLongAsTheRing) {
   const DeviceProbe probe = probe_devices();
   if (probe.count == 0) GTEST_SKIP() << "needs a CUDA device: " << probe.reason;
 #if RINGLOAD_HAVE_CUDA
@@ -385,49 +372,55 @@ TEST(CudaSink, AttachPinsStagingOnceAndEmptySpanUnpinsIt) {
     EXPECT_EQ(cudaPointerGetAttributes(&attributes, p), cudaSuccess);
     return attributes.type;
   };
-  AlignedBytes staging = aligned_bytes(kSlotBytes);
-  ASSERT_NE(staging, nullptr);
-  const std::span<std::byte> ring(staging.get(), kSlotBytes);
-  const std::byte* last = ring.data() + ring.size() - 1;
-  if (memory_type(ring.data()) != cudaMemoryTypeUnregistered) {
-    GTEST_SKIP() << "malloc'd memory does not report cudaMemoryTypeUnregistered on this system";
-  }
-
-  auto first = make_cuda_sink();
-  ASSERT_TRUE(first) << first.error().to_string();
-  auto attached = (**first).attach_staging(ring);
-  ASSERT_TRUE(attached) << attached.error().to_string();
-  EXPECT_EQ(memory_type(ring.data()), cudaMemoryTypeHost);
-  EXPECT_EQ(memory_type(last), cudaMemoryTypeHost);
+  std::byte* first = nullptr;
   {
-    // A second sink on the same ring finds it pinned; the pin is not its to undo.
-    auto second = make_cuda_sink();
-    ASSERT_TRUE(second) << second.error().to_string();
-    auto shared = (**second).attach_staging(ring);
-    ASSERT_TRUE(shared) << shared.error().to_string();
+    auto ring = StagingRing::create(2, kSlotBytes);
+    ASSERT_TRUE(ring) << ring.error().to_string();
+    first = (*ring)->memory().data();
+    ASSERT_EQ(memory_type(first), cudaMemoryTypeUnregistered);
+    ASSERT_TRUE((*ring)->pin_for(0, cuda_pinner()));
+    EXPECT_EQ(memory_type(first), cudaMemoryTypeHost);
+    EXPECT_EQ(memory_type((*ring)->memory().data() + (*ring)->memory().size() - 1), cudaMemoryTypeHost);
+    {
+      auto sink = make_cuda_sink();  // a sink made and destroyed touches no pin
+      ASSERT_TRUE(sink) << sink.error().to_string();
+    }
+    EXPECT_EQ(memory_type(first), cudaMemoryTypeHost);
   }
-  EXPECT_EQ(memory_type(ring.data()), cudaMemoryTypeHost);
+  // The ring is gone and so is its registration: a new ring (maybe at the same address) is not
+  // taken for pinned.
+  auto again = StagingRing::create(2, kSlotBytes);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(memory_type((*again)->memory().data()), cudaMemoryTypeUnregistered);
+#endif
+}
 
-  auto detached = (**first).attach_staging({});
-  ASSERT_TRUE(detached) << detached.error().to_string();
-  EXPECT_EQ(memory_type(ring.data()), cudaMemoryTypeUnregistered);
-
-  ASSERT_TRUE((**first).attach_staging(ring));
-  first->reset();  // destroying the sink unpins what it pinned
-  EXPECT_EQ(memory_type(ring.data()), cudaMemoryTypeUnregistered);
+TEST(CudaSink, LeavesTheCallersCurrentDeviceAsItWas) {
+  const DeviceProbe probe = probe_devices();
+  if (probe.count == 0) GTEST_SKIP() << "needs a CUDA device: " << probe.reason;
+#if RINGLOAD_HAVE_CUDA
+  const int mine = probe.count - 1;  // the last device: on a multi-GPU machine, not the sink's
+  ASSERT_EQ(cudaSetDevice(mine), cudaSuccess);
+  auto made = make_cuda_sink(CudaSinkOptions{.device = 0, .streams = 2});
+  ASSERT_TRUE(made) << made.error().to_string();
+  const Tensors tensors = make_tensors({4097, 3}, 71);
+  ASSERT_TRUE((**made).prepare(tensors.sink));
+  for (const SinkTensor& t : tensors.sink)
+    ASSERT_TRUE((**made).write(t.index, 0, tensors.contents[t.index], kNoSlot));
+  ASSERT_TRUE((**made).finish());
+  int current = -1;
+  ASSERT_EQ(cudaGetDevice(&current), cudaSuccess);
+  EXPECT_EQ(current, mine);
+  expect_contents(**made, tensors);
 #endif
 }
 
 TEST(CudaSink, OutOfRangeDeviceIsNoDevice) {
   const DeviceProbe probe = probe_devices();
   if (probe.count == 0) GTEST_SKIP() << "needs a CUDA device: " << probe.reason;
-  for (const int device : {probe.count, -1}) {
-    auto sink = make_cuda_sink(CudaSinkOptions{.device = device, .streams = 2});
-    ASSERT_FALSE(sink) << "device " << device;
-    EXPECT_EQ(sink.error().kind, ErrorKind::no_device);
-    EXPECT_NE(sink.error().message.find("no CUDA device " + std::to_string(device)), std::string::npos)
-        << sink.error().message;
-  }
+  auto sink = make_cuda_sink(CudaSinkOptions{.device = probe.count, .streams = 2});
+  ASSERT_FALSE(sink);
+  EXPECT_EQ(sink.error().kind, ErrorKind::no_device);
 }
 
 }  // namespace

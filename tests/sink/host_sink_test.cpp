@@ -52,13 +52,15 @@ TEST(HostSink, DestinationsAreAlignedDisjointAndHoldWhatWasWritten) {
   EXPECT_LE(sink.allocated_bytes(), total + 64 * sizes.size());
 }
 
-TEST(HostSink, WriteOutsideADestinationIsInvalidArgument) {
+// Past a tensor's end is out_of_bounds (as in every sink: DestinationLayout); a tensor that was
+// never prepared is the caller's mistake, invalid_argument.
+TEST(HostSink, WriteOutsideADestinationIsRefused) {
   HostSink sink;
   ASSERT_TRUE(sink.prepare(tensors_of_sizes({16, 16})));
   const std::vector<std::byte> bytes(8);
   auto past_end = sink.write(0, 9, bytes, 0);
   ASSERT_FALSE(past_end);
-  EXPECT_EQ(past_end.error().kind, ErrorKind::invalid_argument);
+  EXPECT_EQ(past_end.error().kind, ErrorKind::out_of_bounds);
   auto no_such_tensor = sink.write(2, 0, bytes, 0);
   ASSERT_FALSE(no_such_tensor);
   EXPECT_EQ(no_such_tensor.error().kind, ErrorKind::invalid_argument);

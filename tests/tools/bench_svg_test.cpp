@@ -424,5 +424,73 @@ TEST(BenchSvg, SpansOutsideTheStagesOrBackwardsAreSkipped) {
   EXPECT_NE(svg.find("· 1 span over 500 ms"), std::string::npos);
 }
 
+// A --memory-limit 1 GiB --zram 4 GiB --hold 20 run of a 4 GiB model: read holds its heap copy, most
+// of it in zram; uring-direct holds nothing; mmap was OOM-killed in every run.
+Json pressure_document() {
+  Json doc = small_document();
+  doc["pressure"] = {
+      {"memory_limit_bytes", 1 * kGiB},
+      {"cgroup", "v1"},
+      {"cgroup_parent", "/bench"},
+      {"zram",
+       {{"device", "/dev/zram0"}, {"disksize", 4 * kGiB}, {"comp_algorithm", "lz4"}, {"hot_added", false}}},
+      {"hold_s", 20}};
+  auto held = [](Json& run, double anon, double swap, double peak, double cache_peak) {
+    run["anon_rss_bytes"] = anon;
+    run["swap_bytes"] = swap;
+    run["zram_orig_delta"] = swap;
+    run["zram_compr_delta"] = swap * 1.001;
+    run["zram_mem_used_delta"] = swap * 1.01;
+    run["cgroup_peak_bytes"] = peak;
+    run["cgroup_file_bytes_peak"] = cache_peak;
+    run["oom_killed"] = false;
+  };
+  Json& results = doc["results"];
+  for (const char* k : {"median", "min", "max"}) {
+    held(results[0][k], 1 * kGiB - 20 * kMiB, 3 * kGiB + 20 * kMiB, 1 * kGiB, 90 * kMiB);
+    held(results[2][k], 1 * kMiB, 0, 134 * kMiB, 16 * 1024);
+  }
+  for (auto& run : results[0]["runs"]) run["oom_killed"] = false;
+  Json oom = results[1];  // read warm stands in for an mmap row that never finished
+  oom["strategy"] = "mmap";
+  for (auto& run : oom["runs"]) {
+    run["oom_killed"] = true;
+    run["gb_per_s"] = nullptr;
+  }
+  for (const char* k : {"median", "min", "max"}) {
+    oom[k]["gb_per_s"] = nullptr;
+    oom[k]["cgroup_peak_bytes"] = 1 * kGiB;
+  }
+  results[1] = oom;
+  return doc;
+}
+
+TEST(BenchSvg, PressurePanelShowsHeldMemoryZramTheLimitAndOomKills) {
+  const std::string svg = render(pressure_document(), "pressure");
+  expect_clean_svg(svg);
+  EXPECT_NE(
+      svg.find("Memory pressure — limit 1.00 GiB per run (cgroup v1) · zram swap 4.00 GiB lz4 · each child "
+               "held 20 s after its load"),
+      std::string::npos);
+  EXPECT_NE(svg.find("held 4.00 GiB"), std::string::npos);  // read: 1 GiB - 20 MiB in RAM + the rest swapped
+  EXPECT_NE(svg.find("RAM 1004 MiB · swapped 3.02 GiB"), std::string::npos);
+  EXPECT_NE(svg.find("zram +3.02 GiB (RAM +3.05 GiB)"), std::string::npos);
+  EXPECT_NE(svg.find("held 1.00 MiB"), std::string::npos);  // uring-direct: its own few pages
+  EXPECT_NE(svg.find("cgroup peak 134 MiB"), std::string::npos);
+  EXPECT_EQ(count(svg, "OOM-killed (3/3 runs)"), 2U);  // in the throughput column and in the panel
+  EXPECT_NE(svg.find(">1 GiB<"), std::string::npos);   // a tick at the limit's scale
+  EXPECT_NE(svg.find("stroke-dasharray=\"4 3\""), std::string::npos);  // the limit line
+}
+
+TEST(BenchSvg, NoPressurePanelWithoutPressure) {
+  Json doc = pressure_document();
+  doc["pressure"] = {{"memory_limit_bytes", nullptr}, {"cgroup", nullptr}, {"zram", nullptr}, {"hold_s", 0}};
+  EXPECT_EQ(render_bench_svg(doc).find("Memory pressure"), std::string::npos);
+  doc.erase("pressure");  // documents from before the pressure flags
+  EXPECT_EQ(render_bench_svg(doc).find("Memory pressure"), std::string::npos);
+  doc["pressure"] = {{"hold_s", 5}};  // a hold alone is pressure enough to show what was held
+  EXPECT_NE(render_bench_svg(doc).find("Memory pressure — each child held 5 s"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ringload::cli

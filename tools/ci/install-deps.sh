@@ -9,11 +9,14 @@ packages=(
   nlohmann-json3-dev libsimdjson-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format clang-tidy libclang-rt-14-dev
+  python3-dev pybind11-dev python3-numpy python3-torch python3-pytest
 )
 
 missing=()
 for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  # Compared, not piped to `grep -q`: grep may exit before dpkg-query is done writing, and under
+  # pipefail the SIGPIPE would count an installed package as missing (then apt-get needs a network).
+  [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == 'install ok installed' ]] || missing+=("$p")
 done
 if ((${#missing[@]})); then
   echo "install-deps: installing ${missing[*]}"

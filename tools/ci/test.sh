@@ -2,11 +2,14 @@
 # The whole check, as CI runs it (README's test command; .ci/run calls exactly this):
 #   1. installs the Debian packages it needs;
 #   2. builds a release build (g++) and an ASan+UBSan build with the fuzz targets (clang);
-#   3. runs the whole suite (GoogleTest + CLI checks + the service example's checks) in both;
+#   3. runs the whole suite (GoogleTest + CLI checks + the service example's checks) in both, and
+#      the llama.cpp peer checks (tests/tools/llama_cpp_test.sh) against the release build;
 #   4. installs the release build into a prefix and builds examples/consumer against the installed
 #      ringload.pc (not the build tree), then runs it on a fixture;
-#   5. checks clang-format (dry run, errors) and clang-tidy;
-#   6. runs each libFuzzer target for FUZZ_SECONDS (default 60) seeded from the fixtures.
+#   5. runs the Python package's tests (pytest, release build only) and imports the installed copy;
+#   6. checks clang-format (dry run, errors) and clang-tidy;
+#   7. runs each libFuzzer target for FUZZ_SECONDS (default 60) seeded from the fixtures;
+#   and, right after the release build, README's main job (tools/demo.sh) on a 256 MiB model.
 # Ends with one line "tests: N passed, N failed, N skipped"; exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,9 +28,30 @@ step "release build (g++)"
 [[ -f build/build.ninja ]] || meson setup build --buildtype=release
 meson compile -C build
 
+# README's main job on a small model, right after the build it needs. It once died silently (SIGPIPE
+# under pipefail) and nothing noticed: the check is that it ends well and prints its comparison
+# table, the header and a row for each of today's seven strategies (new ones may follow them).
+step "main job: SIZE=256MiB bash tools/demo.sh"
+demo_ok=1
+SIZE=256MiB EVICT=fadvise bash tools/demo.sh 2>&1 | tee build/demo.log || demo_ok=0
+python3 - build/demo.log "$demo_ok" <<'PY' | tee build/demo-check.log || status=1
+import re, sys
+text, ran_to_end = open(sys.argv[1], errors="replace").read(), sys.argv[2] == "1"
+problems = [] if ran_to_end else ["tools/demo.sh exited non-zero"]
+if not re.search(r"^strategy +ran as +seconds +GB/s +x read +x mmap", text, re.M):
+    problems.append("no comparison table header")
+for name in ["read", "mmap", "mmap-pipelined", "uring", "uring-direct", "uring-dontcache", "auto"]:
+    if not re.search(rf"^{re.escape(name)} +\S+ +\d+\.\d+ +\d+\.\d+ ", text, re.M):
+        problems.append(f"no table row for {name}")
+for p in problems:
+    print(f"demo: {p}")
+print(f"demo: {0 if problems else 1} passed, {1 if problems else 0} failed")
+sys.exit(1 if problems else 0)
+PY
+
 step "ASan+UBSan build with fuzz targets (clang)"
 [[ -f build-asan/build.ninja ]] || CXX=clang++ meson setup build-asan --buildtype=debugoptimized \
-  -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=true -Dbench=disabled
+  -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=true -Dbench=disabled -Dpython=disabled
 meson compile -C build-asan
 
 export RINGLOAD_FIXTURES="$fixtures"
@@ -49,12 +73,19 @@ mkdir -p build/tests/tmp build-asan/tests/tmp
 run_suite build
 run_suite build-asan
 
+# llama.cpp's own loader beside ours: gen models load in it, bench --peers rows. Installs
+# node-llama-cpp with npm into the user's cache on first use; skipped (with the reason) without
+# node, npm or the registry. Node.js comes from the machine, never from apt (Debian's npm conflicts).
+step "llama.cpp peer (node-llama-cpp)"
+TMPDIR="$root/build/tests/tmp" tests/tools/llama_cpp_test.sh build/tools/ringload/ringload \
+  | tee build/llama.log || status=1
+
 step "install, then build examples/consumer against the installed ringload.pc"
 prefix="$root/build/prefix"
 rm -rf "$prefix" build/consumer
 meson configure build -Dprefix="$prefix" >/dev/null
 meson install -C build --quiet >/dev/null
-pc_dir=$(dirname "$(find "$prefix" -name ringload.pc | head -n 1)")
+pc_dir=$(dirname "$(find "$prefix" -name ringload.pc -print -quit)")  # not `| head`: SIGPIPE
 consumer_log=build/consumer.log
 # Only the prefix is visible to the consumer: its pkg-config path, no -I into the source tree.
 if PKG_CONFIG_PATH="$pc_dir" meson setup build/consumer examples/consumer >"$consumer_log" 2>&1 &&
@@ -75,6 +106,54 @@ else
   echo "consumer: 0 passed, 1 failed" | tee -a "$consumer_log"; status=1
 fi
 
+# `ringload bench --peers` of the installed binary reads its scripts from <prefix>/share (found
+# beside bin/ringload: tests/tools/bench_peers_test.cpp).
+if cmp -s bench/peers/llama_cpp/package-lock.json "$prefix/share/ringload/peers/llama_cpp/package-lock.json" &&
+   cmp -s bench/peers/llama_cpp/load.mjs "$prefix/share/ringload/peers/llama_cpp/load.mjs"; then
+  echo "installed peers: $prefix/share/ringload/peers/llama_cpp"
+else
+  echo "installed peers: FAILED: $prefix/share/ringload/peers/llama_cpp lacks the peer scripts"
+  status=1
+fi
+
+# The Python package, in the release build only: an ASan-built extension needs libasan preloaded
+# into /usr/bin/python3 and leak suppressions for CPython and torch, noise that hides more than
+# it finds; the C++ it calls is covered by the sanitizer suite above.
+step "python: pytest tests/python (release build), then import the installed package"
+python_log=build/python.log
+: >"$python_log"
+if [[ -f build/python/ringload/__init__.py ]]; then
+  PYTHONDONTWRITEBYTECODE=1 RINGLOAD_BUILD="$root/build" RINGLOAD_TEST_TMP="$root/build/tests/tmp" \
+    /usr/bin/python3 -m pytest -q -p no:cacheprovider --junitxml=build/pytest.xml tests/python \
+    | tee -a "$python_log" || status=1
+  installed=$(find "$prefix" -path '*/ringload/__init__.py' -print -quit)
+  if [[ -n "$installed" ]] && (cd / && PYTHONPATH=$(dirname "$(dirname "$installed")") /usr/bin/python3 -c \
+       'import ringload, sys; assert ringload.__file__.startswith(sys.argv[1]); print("installed:", ringload.__file__)' \
+       "$prefix") | tee -a "$python_log"; then
+    installed_ok=1
+  else
+    echo "python: the installed package ($prefix) does not import"; installed_ok=0
+  fi
+  /usr/bin/python3 - build/pytest.xml "$installed_ok" <<'PY' | tee -a "$python_log" || status=1
+import sys, xml.etree.ElementTree as ET
+try:
+    suites = ET.parse(sys.argv[1]).getroot()
+except (OSError, ET.ParseError):
+    print("python: 0 passed, 1 failed"); sys.exit(1)
+suites = [suites] if suites.tag == "testsuite" else list(suites)
+total = sum(int(s.get("tests", 0)) for s in suites)
+failed = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+skipped = sum(int(s.get("skipped", 0)) for s in suites)
+installed = sys.argv[2] == "1"
+# Skipped tests (no fixtures folder) are neither; the import of the installed copy counts as one.
+print(f"python: {total - failed - skipped + installed} passed, {failed + (not installed)} failed")
+sys.exit(1 if failed or not installed else 0)
+PY
+else
+  echo "python: the package was not built (python3-dev and pybind11-dev missing?)" | tee -a "$python_log"
+  echo "python: 0 passed, 1 failed" | tee -a "$python_log"; status=1
+fi
+
 step "clang-format"
 mapfile -t sources < <(git ls-files '*.cpp' '*.hpp' '*.cu' '*.cuh')
 if clang-format --dry-run --Werror "${sources[@]}"; then
@@ -90,6 +169,16 @@ if printf '%s\n' "${tidy_sources[@]}" | xargs -P "$jobs" -n 4 clang-tidy -p buil
   echo "clang-tidy: clean (${#tidy_sources[@]} files)"
 else
   status=1
+fi
+# The Python extension is built in the release build only: its compile commands are there.
+mapfile -t tidy_python < <(git ls-files 'python/src/*.cpp')
+if [[ -f build/python/ringload/__init__.py ]]; then
+  if printf '%s\n' "${tidy_python[@]}" | xargs -P "$jobs" -n 4 clang-tidy -p build --quiet \
+       2> >(grep -v -E '^[0-9]+ warnings? generated' >&2); then
+    echo "clang-tidy: clean (${#tidy_python[@]} files of python/src)"
+  else
+    status=1
+  fi
 fi
 
 step "fuzzing (${fuzz_seconds}s per target)"
@@ -127,7 +216,7 @@ done
 
 step "summary"
 python3 - build/gtest.json build-asan/gtest.json build/cli.log build-asan/cli.log build/service.log \
-  build-asan/service.log build/consumer.log <<'PY' || status=1
+  build-asan/service.log build/consumer.log build/demo-check.log build/llama.log build/python.log <<'PY' || status=1
 import json, re, sys
 passed = failed = skipped = 0
 for path in sys.argv[1:3]:

@@ -4,7 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -26,6 +27,9 @@
 
 #include "base/json.hpp"
 #include "bench_ceiling.hpp"
+#include "bench_pressure.hpp"
+#include "bench_spawn.hpp"
+#include "bench_peers.hpp"
 #include "bench_stats.hpp"
 #include "bench_svg.hpp"
 #include "commands.hpp"
@@ -36,8 +40,6 @@
 #include "ringload/memstat.hpp"
 #include "ringload/pipeline.hpp"
 #include "units.hpp"
-
-extern char** environ;  // NOLINT(readability-redundant-declaration): posix_spawn's envp
 
 namespace ringload::cli {
 namespace {
@@ -104,6 +106,8 @@ struct ChildOutput {
   int exit_code = -1;  // 128 + signal when killed
   std::string out;
   std::string err;
+  double major_faults = 0;                              // wait4's rusage
+  double cgroup_file_bytes_peak = bench::kNotMeasured;  // sampled every 10 ms in a run cgroup
 };
 
 std::string last_line(const std::string& text) {
@@ -136,52 +140,41 @@ Result<std::pair<UniqueFd, UniqueFd>> make_pipe() {
 }
 
 // Runs `exe args...` with stdout and stderr captured, calling `tick(seconds)` about 10 times a
-// second while it runs. A held signal terminates the child and returns `cancelled`.
+// second while it runs; in `cgroup` when given (placed there before it starts), whose page cache
+// is then sampled every 10 ms. A held signal terminates the child and returns `cancelled`.
 Result<ChildOutput> run_child(const std::string& exe, const std::vector<std::string>& args,
-                              SignalGuard& signals, const std::function<void(double)>& tick) {
+                              SignalGuard& signals, const std::function<void(double)>& tick,
+                              const bench::RunCgroup* cgroup = nullptr) {
   auto [out_read, out_write] = RINGLOAD_TRY(make_pipe());
   auto [err_read, err_write] = RINGLOAD_TRY(make_pipe());
   // The child's ends must block: the child does not expect O_NONBLOCK on its stdout.
   (void)::fcntl(out_write.get(), F_SETFL, 0);
   (void)::fcntl(err_write.get(), F_SETFL, 0);
 
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, out_write.get(), STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, err_write.get(), STDERR_FILENO);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  sigset_t defaults;
-  sigemptyset(&defaults);
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) sigaddset(&defaults, s);
-  posix_spawnattr_setsigmask(&attr, &none);  // our held signals must reach the child as usual
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
-  std::vector<std::string> argv_storage;
-  argv_storage.push_back(exe);
-  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  argv.reserve(argv_storage.size() + 1);
-  for (auto& a : argv_storage) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, exe.c_str(), &actions, &attr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) return sys_error(rc, "cannot start the child process", exe);
+  std::vector<std::string> argv{exe};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const pid_t pid = RINGLOAD_TRY(bench::spawn_child(argv, out_write.get(), err_write.get(), cgroup));
   out_write = UniqueFd();
   err_write = UniqueFd();
 
   ChildOutput result;
   bool interrupted = false;
   const auto start = std::chrono::steady_clock::now();
+  auto last_sample = start - std::chrono::seconds(1);
+  const auto sample = [&] {
+    const auto now = std::chrono::steady_clock::now();
+    if (cgroup == nullptr || now - last_sample < std::chrono::milliseconds(10)) return;
+    last_sample = now;
+    if (auto file = cgroup->file_bytes()) {
+      const auto bytes = static_cast<double>(*file);
+      result.cgroup_file_bytes_peak =
+          std::isnan(result.cgroup_file_bytes_peak) ? bytes : std::max(result.cgroup_file_bytes_peak, bytes);
+    }
+  };
   pollfd fds[3] = {{out_read.get(), POLLIN, 0}, {err_read.get(), POLLIN, 0}, {signals.fd(), POLLIN, 0}};
   while (fds[0].fd >= 0 || fds[1].fd >= 0) {
-    const int ready = ::poll(fds, 3, 100);
+    sample();
+    const int ready = ::poll(fds, 3, cgroup != nullptr ? 10 : 100);
     if (ready < 0 && errno != EINTR) break;
     if (fds[0].fd >= 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) && !drain(fds[0].fd, result.out)) {
       fds[0].fd = -1;
@@ -197,9 +190,12 @@ Result<ChildOutput> run_child(const std::string& exe, const std::vector<std::str
     if (tick) tick(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  rusage usage{};
+  while (::wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
   }
+  sample();
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.major_faults = static_cast<double>(usage.ru_majflt);
   if (interrupted) return make_error(ErrorKind::cancelled, "interrupted");
   return result;
 }
@@ -217,13 +213,16 @@ struct Options {
   std::string gen_size;
   std::string format;
   std::vector<std::string> strategies;
+  std::vector<std::string> peers;  // bench_peers.hpp: other loaders' rows
   std::string cache = "cold";
   std::uint32_t repeat = 5;
   std::string sink = "null";
+  int device = 0;  // --sink cuda: which GPU
   std::string json;
   std::string svg;
   std::string out_dir = ".ringload-bench";
   std::string evict = "auto";
+  bench::PressureOptions pressure;
   bool keep = false;
   bool quiet = false;
 };
@@ -244,13 +243,21 @@ struct Cell {
   std::string failure;              // the child's error; no more runs after it
   std::uint32_t not_evicted = 0;    // cold runs that started with pages still cached
   std::uint32_t not_resident = 0;   // warm runs that started with pages missing
+
+  std::optional<bench::PeerMode> peer;  // set: another loader's row (bench_peers.hpp)
 };
 
 // What one bench invocation measures and accumulates; run() drives it.
 class Bench {
  public:
-  Bench(const Options& options, fs::path file, FileInfo info, SignalGuard& signals)
-      : opts_(options), file_(std::move(file)), info_(std::move(info)), signals_(signals) {}
+  Bench(const Options& options, fs::path file, FileInfo info, SignalGuard& signals, bench::Pressure& pressure,
+        std::vector<bench::PeerInstall> peers)
+      : opts_(options),
+        file_(std::move(file)),
+        info_(std::move(info)),
+        signals_(signals),
+        pressure_(pressure),
+        peers_(std::move(peers)) {}
 
   // kExitOk, kExitFailure (a strategy failed, or an I/O error), kExitInterrupted.
   int run() {
@@ -263,7 +270,14 @@ class Bench {
     machine_ = bench::describe_machine(file_);
     if (!measure_memory_ceilings()) return status_;
     for (const std::string& s : opts_.strategies) {
-      for (const std::string& c : caches()) cells_.push_back(Cell{s, c, {}, {}, {}, 0, 0});
+      for (const std::string& c : caches()) cells_.push_back(Cell{s, c, {}, {}, {}, 0, 0, std::nullopt});
+    }
+    // Peers' rows after ours, in the same rounds: interleaved under the same protocol.
+    if (auto modes = bench::peer_modes(opts_.peers)) {  // check_options vetted the names
+      for (const bench::PeerMode& mode : *modes) {
+        for (const std::string& c : caches())
+          cells_.push_back(Cell{mode.row_name(), c, {}, {}, {}, 0, 0, mode});
+      }
     }
     ProgressBar bar("bench", total_work_bytes(), !opts_.quiet);
     bar_ = &bar;
@@ -322,7 +336,7 @@ class Bench {
     auto memcpy_rate = bench::memcpy_gb_per_s();
     if (!memcpy_rate) return fail_error(memcpy_rate.error());
     memcpy_gb_per_s_ = *memcpy_rate;
-    if (opts_.sink == "cuda") pinned_h2d_gb_per_s_ = bench::pinned_h2d_gb_per_s();
+    if (opts_.sink == "cuda") pinned_h2d_gb_per_s_ = bench::pinned_h2d_gb_per_s(opts_.device);
     return true;
   }
 
@@ -381,7 +395,12 @@ class Bench {
   }
 
   [[nodiscard]] std::vector<std::string> child_args(const Cell& cell, const std::string& trace) const {
-    std::vector<std::string> args{"load", "-q", "--json", "--strategy", cell.strategy, "--sink", opts_.sink};
+    std::vector<std::string> args{"load", "-q", "--json", "--strategy", cell.strategy, "--sink", opts_.sink,
+                                  "--hold",
+                                  // The traced run only draws the timeline: nothing to hold for.
+                                  fmt::format("{}", trace.empty() ? pressure_.hold_s() : 0.0),
+                                  "--zram-device", pressure_.zram_sysfs_dir().string()};
+    if (opts_.sink == "cuda") args.insert(args.end(), {"--device", std::to_string(opts_.device)});
     if (!trace.empty()) {
       args.emplace_back("--trace");
       args.push_back(trace);
@@ -403,33 +422,101 @@ class Bench {
           std::min(0.95 * static_cast<double>(info_.file_size), seconds * expect_gb_per_s * 1e9);
       show(base + static_cast<std::uint64_t>(guess));
     };
-    const auto zram_before = zram_stat();
-    auto child = run_child(exe_, child_args(cell, trace), signals_, tick);
-    const auto zram_after = zram_stat();
+    auto cgroup = pressure_.next_run_cgroup();
+    if (!cgroup) {
+      fail_error(cgroup.error());
+      return std::nullopt;
+    }
+    const bench::RunCgroup* run_cgroup = cgroup->has_value() ? &**cgroup : nullptr;
+    const auto zram_before = zram_stat(pressure_.zram_sysfs_dir());
+    const bench::PeerInstall* peer = cell.peer ? find_peer(cell.peer->peer) : nullptr;
+    const bench::PeerCommand peer_run =
+        peer != nullptr ? bench::peer_command(*peer, *cell.peer, file_) : bench::PeerCommand{};
+    auto child = peer != nullptr ? run_child(peer_run.exe, peer_run.args, signals_, tick, run_cgroup)
+                                 : run_child(exe_, child_args(cell, trace), signals_, tick, run_cgroup);
+    const auto zram_after = zram_stat(pressure_.zram_sysfs_dir());
     if (!child) {
       fail_error(child.error());
       return std::nullopt;
     }
     advance(info_.file_size);
+    std::optional<MemoryCgroupStat> cgroup_stat;
+    if (run_cgroup != nullptr) {
+      auto stat = run_cgroup->stat();
+      if (stat) cgroup_stat = *stat;
+    }
+    if (child->exit_code != 0 && cgroup_stat && cgroup_stat->oom_kills > 0) {
+      bench::ChildReport oom;  // a finding, not a failure: the next run of the cell goes ahead
+      oom.figures = bench::oom_killed_run();
+      record_pressure(oom.figures, *child, cgroup_stat);
+      record_zram(oom.figures, zram_before, zram_after, nullptr);
+      return oom;
+    }
     if (child->exit_code != 0) {
       cell.failure = fmt::format("exit {}: {}", child->exit_code, last_line(child->err));
       return std::nullopt;
     }
-    auto report = bench::parse_load_report(child->out);
+    auto report = peer != nullptr ? peer_report(child->out) : bench::parse_load_report(child->out);
     if (!report) {
       cell.failure = "unreadable report: " + report.error().to_string();
       return std::nullopt;
     }
-    if (zram_before && zram_after && zram_before->initialised && zram_after->initialised) {
-      report->figures.zram_orig_delta = static_cast<double>(zram_after->orig_data_bytes) -
-                                        static_cast<double>(zram_before->orig_data_bytes);
-      zram_live_ = true;
+    record_pressure(report->figures, *child, cgroup_stat);
+    const bool held = report->hold && pressure_.hold_s() > 0;
+    record_zram(report->figures, zram_before, zram_after, held ? &*report->hold : nullptr);
+    if (report->hold) {
+      report->figures.swap_bytes = report->hold->swap_bytes;
+      report->figures.anon_rss_bytes = report->hold->anon_rss_bytes;
+      report->figures.file_resident_pages = report->hold->file_resident_pages;
     }
     for (const std::string& w : report->warnings) {
       std::string note = cell.strategy + ": " + w;
       if (std::find(notes_.begin(), notes_.end(), note) == notes_.end()) notes_.push_back(std::move(note));
     }
     return std::move(report).value();
+  }
+
+  // What the bench measured around the child: its major faults, its cgroup's peaks and OOM kills.
+  static void record_pressure(RunFigures& f, const ChildOutput& child,
+                              const std::optional<MemoryCgroupStat>& cgroup) {
+    f.major_faults = child.major_faults;
+    f.cgroup_file_bytes_peak = child.cgroup_file_bytes_peak;
+    if (cgroup) f.cgroup_peak_bytes = static_cast<double>(cgroup->peak_bytes);
+  }
+
+  // zram's mm_stat deltas against the reading before the child: from the child's own reading at
+  // the end of its hold (it was still alive), else from ours after it exited.
+  void record_zram(RunFigures& f, const Result<ZramStat>& before, const Result<ZramStat>& after,
+                   const bench::HoldReport* hold) {
+    if (!before || !after || !before->initialised || !after->initialised) return;
+    zram_live_ = true;
+    const bool at_hold_end = hold != nullptr && hold->zram_initialised;
+    const auto delta = [](double now, std::uint64_t then) { return now - static_cast<double>(then); };
+    f.zram_orig_delta =
+        delta(at_hold_end ? hold->zram_orig_data_size : static_cast<double>(after->orig_data_bytes),
+              before->orig_data_bytes);
+    f.zram_compr_delta =
+        delta(at_hold_end ? hold->zram_compr_data_size : static_cast<double>(after->compr_data_bytes),
+              before->compr_data_bytes);
+    f.zram_mem_used_delta =
+        delta(at_hold_end ? hold->zram_mem_used_total : static_cast<double>(after->mem_used_total_bytes),
+              before->mem_used_total_bytes);
+  }
+
+  [[nodiscard]] const bench::PeerInstall* find_peer(const std::string& name) const {
+    const auto it = std::find_if(peers_.begin(), peers_.end(),
+                                 [&](const bench::PeerInstall& p) { return p.peer == name; });
+    return it == peers_.end() ? nullptr : &*it;
+  }
+
+  // A peer reports what happened inside its process; what it left in the page cache is counted
+  // here, after it exited (a ringload child counts it just before exiting: the same pages).
+  [[nodiscard]] Result<bench::ChildReport> peer_report(const std::string& out) const {
+    bench::ChildReport report = RINGLOAD_TRY(bench::parse_peer_report(out, info_.tensor_bytes));
+    const FileCacheStat cached = RINGLOAD_TRY(file_cache_stat(file_));
+    report.figures.file_resident_pages_after = static_cast<double>(cached.resident_pages);
+    report.figures.file_total_pages = static_cast<double>(cached.total_pages);
+    return report;
   }
 
   bool run_cell(Cell& cell, std::uint32_t rep) {
@@ -446,6 +533,11 @@ class Bench {
       return true;
     }
     cell.runs.push_back(report->figures);
+    if (report->figures.oom_killed > 0) {
+      log_step(fmt::format("[{}/{}] {} {}: OOM-killed in its {} cgroup", rep, opts_.repeat, cell.strategy,
+                           cell.cache, opts_.pressure.memory_limit));
+      return true;
+    }
     if (std::find(cell.ran_as.begin(), cell.ran_as.end(), report->ran_as) == cell.ran_as.end()) {
       cell.ran_as.push_back(report->ran_as);
     }
@@ -464,7 +556,8 @@ class Bench {
          {std::pair{true, true}, std::pair{false, true}, std::pair{true, false}, std::pair{false, false}}) {
       for (const Cell& c : cells_) {
         const bool pipelined = c.strategy != "read" && c.strategy != "mmap";
-        if (c.runs.empty() || (c.cache == "cold") != want_cold || pipelined != want_pipelined) continue;
+        if (c.peer || c.runs.empty() || (c.cache == "cold") != want_cold || pipelined != want_pipelined)
+          continue;
         const double rate = bench::summarize(c.runs).median.gb_per_s;
         if (rate > best_rate) {
           best = &c;
@@ -535,26 +628,49 @@ class Bench {
     std::string ran_as;
     for (const std::string& a : cell.ran_as) ran_as += (ran_as.empty() ? "" : "/") + a;
     const double ceiling = ceiling_for(cell.cache);
-    Json j{{"strategy", cell.strategy},
-           {"ran_as", ran_as},
-           {"cache", cell.cache},
-           {"runs", std::move(runs)},
-           {"median", bench::run_json(s.median)},
-           {"min", bench::run_json(s.min)},
-           {"max", bench::run_json(s.max)},
-           {"fraction_of_ceiling", ceiling > 0 ? s.median.gb_per_s / ceiling : 0.0}};
+    Json j{{"strategy", cell.strategy}};
+    if (cell.peer) j["peer"] = true;
+    j.update(Json{{"ran_as", ran_as},
+                  {"cache", cell.cache},
+                  {"runs", std::move(runs)},
+                  {"median", bench::run_json(s.median)},
+                  {"min", bench::run_json(s.min)},
+                  {"max", bench::run_json(s.max)},
+                  {"fraction_of_ceiling", ceiling > 0 && s.median.gb_per_s >= 0 ? s.median.gb_per_s / ceiling : 0.0}});
     for (const auto& [key, baseline] : {std::pair{"x_read", "read"}, std::pair{"x_mmap", "mmap"}}) {
       const Cell* base = find_cell(baseline, cell.cache);
-      const double base_wall = base ? bench::summarize(base->runs).median.wall_s : 0;
-      j[key] = base != nullptr && s.median.wall_s > 0 ? Json(base_wall / s.median.wall_s) : Json(nullptr);
+      const double base_wall = base ? bench::summarize(base->runs).median.wall_s : bench::kNotMeasured;
+      // NaN (an OOM-killed baseline or cell) is not > 0: no ratio.
+      j[key] = base_wall > 0 && s.median.wall_s > 0 ? Json(base_wall / s.median.wall_s) : Json(nullptr);
     }
+    if (cell.peer && !cell.failure.empty()) j["failure"] = cell.failure;
     return j;
+  }
+
+  // A peer that never ran still gets its row, saying why (bench/BENCH_JSON.md).
+  [[nodiscard]] static Json failed_peer_json(const Cell& cell) {
+    return Json{{"strategy", cell.strategy},
+                {"peer", true},
+                {"ran_as", cell.strategy},
+                {"cache", cell.cache},
+                {"runs", Json::array()},
+                {"median", nullptr},
+                {"min", nullptr},
+                {"max", nullptr},
+                {"fraction_of_ceiling", nullptr},
+                {"x_read", nullptr},
+                {"x_mmap", nullptr},
+                {"failure", cell.failure}};
   }
 
   [[nodiscard]] Json document() const {
     Json results = Json::array();
     for (const Cell& c : cells_) {
-      if (!c.runs.empty()) results.push_back(result_json(c));
+      if (!c.runs.empty()) {
+        results.push_back(result_json(c));
+      } else if (c.peer) {
+        results.push_back(failed_peer_json(c));
+      }
     }
     return Json{
         {"ringload_bench", 1},
@@ -576,6 +692,7 @@ class Bench {
         {"results", std::move(results)},
         {"timeline",
          timeline_.is_null() ? Json{{"strategy", ""}, {"cache", ""}, {"spans", Json::array()}} : timeline_},
+        {"pressure", pressure_.json()},
     };
   }
 
@@ -606,6 +723,13 @@ class Bench {
       if (!c.failure.empty())
         notes.push_back(fmt::format("{} {} FAILED: {}", c.strategy, c.cache, c.failure));
     }
+    for (const bench::PeerInstall& p : peers_) notes.push_back(bench::peer_note(p));
+    if (!peers_.empty() && opts_.sink != "host") {
+      notes.push_back(
+          fmt::format("peers keep the weights in host memory, ringload's rows here with --sink {} "
+                      "do not: compare them with --sink host",
+                      opts_.sink));
+    }
     if (!zram_live_)
       notes.emplace_back("zram: not live here (no initialised /sys/block/zram0): no zram column");
     if (opts_.sink == "cuda" && !pinned_h2d_gb_per_s_)
@@ -631,8 +755,9 @@ class Bench {
     if (!opts_.svg.empty() && !write_text(opts_.svg, render_bench_svg(doc))) {
       return fail(fmt::format("cannot write the SVG to {}", opts_.svg));
     }
-    const bool any_failed =
-        std::any_of(cells_.begin(), cells_.end(), [](const Cell& c) { return !c.failure.empty(); });
+    // A failing peer is a row that says why, not a failed bench.
+    const bool any_failed = std::any_of(cells_.begin(), cells_.end(),
+                                        [](const Cell& c) { return !c.peer && !c.failure.empty(); });
     if (any_failed) {
       fmt::print(stderr,
                  "ringload bench: a strategy failed (see the notes); leave it out with --strategies\n");
@@ -652,6 +777,7 @@ class Bench {
   fs::path file_;
   FileInfo info_;
   SignalGuard& signals_;
+  bench::Pressure& pressure_;
   std::string exe_;
   std::string started_utc_;
   std::string load_before_;
@@ -661,6 +787,7 @@ class Bench {
   std::vector<double> odirect_runs_;
   std::vector<double> mmap_runs_;
   std::vector<Cell> cells_;
+  std::vector<bench::PeerInstall> peers_;
   Json timeline_;
   std::vector<std::string> notes_;
   std::string eviction_method_;
@@ -700,7 +827,8 @@ std::string check_options(const Options& o) {
     }
   }
   if (o.json == "-" && o.svg == "-") return "--svg needs a file name";
-  return {};
+  if (auto modes = bench::peer_modes(o.peers); !modes) return modes.error().message;
+  return bench::check_pressure_options(o.pressure);
 }
 
 int run_bench(const Options& opts) {
@@ -708,7 +836,30 @@ int run_bench(const Options& opts) {
     fmt::print(stderr, "ringload bench: {}\n", problem);
     return kExitBadInput;
   }
+  // Peers are installed (npm ci, on first use) before anything runs or is generated: a missing npm
+  // is one line and exit 2, not a failure after minutes of benchmarking.
+  std::vector<bench::PeerInstall> peers;
+  for (const std::string& peer : opts.peers) {
+    std::error_code exe_error;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", exe_error);
+    auto install = bench::ensure_peer_installed(peer, exe);
+    if (!install) {
+      fmt::print(stderr, "ringload bench: {}\n", install.error().message);
+      return kExitBadInput;
+    }
+    peers.push_back(std::move(install).value());
+  }
   SignalGuard signals;
+  // Before anything runs: a bench that cannot have its cgroups or zram says so in one line.
+  auto pressure = bench::Pressure::prepare(opts.pressure, [&signals] { return signals.fired(); });
+  if (!pressure) {
+    const Error& e = pressure.error();
+    if (e.kind == ErrorKind::cancelled) return kExitInterrupted;
+    fmt::print(stderr, "ringload bench: {}\n", e.path.empty() ? e.message : e.to_string());
+    const bool cannot_here = e.kind == ErrorKind::permission_denied ||
+                             e.kind == ErrorKind::unsupported_feature || e.kind == ErrorKind::not_found;
+    return cannot_here ? kExitBadInput : kExitFailure;
+  }
   fs::path file = opts.file;
   // Declared in this order so the file goes before its directory (removed only if we made it
   // and it is empty).
@@ -752,8 +903,13 @@ int run_bench(const Options& opts) {
     fmt::print(stderr, "ringload bench: {}\n", info.error().to_string());
     return exit_code_for(info.error());
   }
-  Bench bench(opts, file, *info, signals);
-  return bench.run();
+  Bench bench(opts, file, *info, signals, *pressure, std::move(peers));
+  const int status = bench.run();
+  if (auto restored = pressure->restore(); !restored) {
+    fmt::print(stderr, "ringload bench: zram not fully restored: {}\n", restored.error().to_string());
+    return status == kExitOk ? kExitFailure : status;
+  }
+  return status;
 }
 
 }  // namespace
@@ -772,9 +928,17 @@ std::function<int()> add_bench(CLI::App& app) {
       "bandwidth), the ratio to the read and mmap baselines, time to first tensor, CPU-s/GB, peak\n"
       "RSS, and the anonymous memory and page cache left behind. One extra, traced run of the\n"
       "fastest strategy gives the read/copy/release timeline (--json, --svg).\n"
+      "Under memory pressure (root): --memory-limit runs each child in a fresh memory cgroup with that\n"
+      "limit, as a container would (OOM kills are reported, not failures); --zram sets up zram swap for\n"
+      "the bench and restores exactly what was there after it; --hold keeps each child alive with what\n"
+      "a service using its strategy keeps (read: its heap copy) and measures swap and zram at the end.\n"
       "Examples:\n"
       "  ringload bench --gen 8GiB --format safetensors --repeat 5 --json out.json --svg out.svg\n"
-      "  ringload bench --strategies read,mmap,auto --cache both model.gguf");
+      "  ringload bench --strategies read,mmap,auto --cache both model.gguf\n"
+      "  ringload bench --gen 4GiB --format safetensors --memory-limit 1GiB --zram 4GiB --hold 20 \\\n"
+      "      --strategies read,mmap,mmap-pipelined,uring-direct,auto --repeat 3 --svg pressure.svg\n"
+
+      "  ringload bench --peers llama.cpp --sink host --cache both model.gguf");
   sub->add_option("file", opts->file, "Model file to load (or --gen)");
   sub->add_option("--gen", opts->gen_size,
                   "Generate a SIZE file (64MiB, 2GiB, ...) in --out-dir to bench on");
@@ -787,14 +951,27 @@ std::function<int()> add_bench(CLI::App& app) {
       ->delimiter(',')
       ->allow_extra_args(false)  // "--strategies a,b FILE": FILE is not a third strategy
       ->check(CLI::IsMember(names));
+  std::vector<std::string> peer_names(bench::known_peers().begin(), bench::known_peers().end());
+  sub->add_option("--peers", opts->peers,
+                  "Comma-separated other loaders to run beside ours, same protocol and columns: llama.cpp "
+                  "(its modes no-mmap, direct-io, mmap; node-llama-cpp, installed with npm ci on first "
+                  "use). Compare with --sink host: the same end state, weights in host memory")
+      ->delimiter(',')
+      ->allow_extra_args(false)
+      ->check(CLI::IsMember(peer_names));
   sub->add_option("--cache", opts->cache, "cold | warm | both")
       ->check(CLI::IsMember({"cold", "warm", "both"}))
       ->capture_default_str();
   sub->add_option("--repeat", opts->repeat, "Runs per strategy and cache")
       ->check(CLI::Range(1U, 1000U))
       ->capture_default_str();
-  sub->add_option("--sink", opts->sink, "null (read every byte, keep none) | host | cuda")
-      ->check(CLI::IsMember({"null", "host", "cuda"}))
+  CLI::Option* sink = sub->add_option("--sink", opts->sink,
+                                      "null (read every byte, keep none) | host | cuda (default: null; host "
+                                      "with --peers)")
+                          ->check(CLI::IsMember({"null", "host", "cuda"}))
+                          ->capture_default_str();
+  sub->add_option("--device", opts->device, "With --sink cuda: the GPU to load into (and measure H2D on)")
+      ->check(CLI::Range(0, 1023))
       ->capture_default_str();
   sub->add_option("--json", opts->json, "Write the result document (bench/BENCH_JSON.md) to F ('-': stdout)");
   sub->add_option("--svg", opts->svg, "Draw the result as an SVG into F");
@@ -805,9 +982,26 @@ std::function<int()> add_bench(CLI::App& app) {
                   "drop-caches | fadvise (this file only: kinder to a shared machine)")
       ->check(CLI::IsMember({"auto", "drop-caches", "fadvise"}))
       ->capture_default_str();
+  sub->add_option("--memory-limit", opts->pressure.memory_limit,
+                  "Run each child in a fresh memory cgroup under the bench's own, limited to SIZE (cgroup v2 "
+                  "memory.max, v1 memory.limit_in_bytes), removed after the run; 'max': no limit, only the "
+                  "cgroup figures. Needs root (or a delegated cgroup)");
+  sub->add_option(
+      "--zram", opts->pressure.zram,
+      "Swap on zram of SIZE (lz4 where available) for the bench's duration, on zram0 if unused, "
+      "else a hot-added device; swap, disksize and comp_algorithm restored after, also on Ctrl-C. "
+      "Needs root and the zram module");
+  sub->add_option("--hold", opts->pressure.hold_s,
+                  "After its load each child stays alive SECONDS keeping what a service using its strategy "
+                  "keeps (read: the heap copy; mmap: the mapping; the others: the sink's destinations), then "
+                  "reports swap, anonymous RSS, zram and page cache");
   sub->add_flag("-q,--quiet", opts->quiet, "No progress bar or per-run lines");
 
-  return [opts]() { return run_bench(*opts); };
+  return [opts, sink]() {
+    // A peer keeps the weights in host memory: ours must end the same way to be compared.
+    if (!opts->peers.empty() && sink->count() == 0) opts->sink = "host";
+    return run_bench(*opts);
+  };
 }
 
 }  // namespace ringload::cli

@@ -164,14 +164,12 @@ Result<std::optional<double>> odirect_qd32_gb_per_s(const std::filesystem::path&
   }
   const UniqueFd fd = std::move(opened).value();
   const std::uint64_t size = RINGLOAD_TRY(file_size(fd.get(), file.string()));
-  // Declared before the ring so it is freed after it.
-  StagingRing buffers = RINGLOAD_TRY(StagingRing::create(DirectReader::kDepth, DirectReader::kReadBytes));
+  // Declared before the ring, so the ring unregisters from it before it goes.
   Uring uring = RINGLOAD_TRY(Uring::create(DirectReader::kDepth));
-  std::vector<std::span<std::byte>> slots;
-  for (std::uint32_t i = 0; i < buffers.slot_count(); ++i) slots.push_back(buffers.slot(i));
-  (void)uring.register_buffers(slots);  // unregistered reads are only a little slower: go on
+  const auto buffers = RINGLOAD_TRY(StagingRing::create(DirectReader::kDepth, DirectReader::kReadBytes));
+  (void)buffers->register_with(uring);  // unregistered reads are only a little slower: go on
 
-  DirectReader reader(fd.get(), size, file.string(), buffers, uring);
+  DirectReader reader(fd.get(), size, file.string(), *buffers, uring);
   const auto start = Clock::now();
   if (auto done = reader.run(progress); !done) {
     if (reader.refused()) return std::optional<double>();
@@ -228,12 +226,12 @@ Result<double> memcpy_gb_per_s(std::uint64_t buffer_bytes, int tries) {
   return gb_per_s(buffer_bytes, best_s);
 }
 
-std::optional<double> pinned_h2d_gb_per_s() {
+std::optional<double> pinned_h2d_gb_per_s(int device) {
 #if RINGLOAD_HAVE_CUDA
   constexpr std::size_t kBytes = 256ULL << 20;
   int devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) return std::nullopt;
-  if (cudaSetDevice(0) != cudaSuccess) return std::nullopt;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || device < 0 || device >= devices) return std::nullopt;
+  if (cudaSetDevice(device) != cudaSuccess) return std::nullopt;
   struct Buffers {
     void* host = nullptr;
     void* device = nullptr;
@@ -254,6 +252,7 @@ std::optional<double> pinned_h2d_gb_per_s() {
   }
   return gb_per_s(kBytes, best_s);
 #else
+  (void)device;
   return std::nullopt;
 #endif
 }

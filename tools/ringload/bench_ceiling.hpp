@@ -29,9 +29,10 @@ using ByteProgress = std::function<void(std::uint64_t)>;
 // Single-thread memcpy between two pre-faulted buffers, the best of `tries`.
 [[nodiscard]] Result<double> memcpy_gb_per_s(std::uint64_t buffer_bytes = 256ULL << 20, int tries = 5);
 
-// cudaMemcpy from pinned host memory to device 0, the best of 5 (256 MiB). nullopt without a CUDA
-// build or without a device.
-[[nodiscard]] std::optional<double> pinned_h2d_gb_per_s();
+// cudaMemcpy from pinned host memory to `device`, the best of 5 (256 MiB): the one pinned
+// host-to-device ceiling the bench and the GPU check use. nullopt without a CUDA build or without
+// that device.
+[[nodiscard]] std::optional<double> pinned_h2d_gb_per_s(int device);
 
 enum class EvictMethod : std::uint8_t {
   automatic,    // drop_caches where this process may write it, else POSIX_FADV_DONTNEED

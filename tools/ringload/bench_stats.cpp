@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <iterator>
 #include <optional>
@@ -15,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "base/json.hpp"
+#include "bench_pressure.hpp"
 #include "units.hpp"
 
 namespace ringload::cli::bench {
@@ -115,8 +117,8 @@ Result<ChildReport> parse_load_report(std::string_view json_text) {
   if (!doc.is_object())
     return make_error(ErrorKind::malformed_header, "the load report is not a JSON object", 0);
   ChildReport report;
-  for (const auto& [key, member] : kRunFields) {
-    if (member == &RunFigures::zram_orig_delta) continue;  // the parent measures it around the child
+  for (std::size_t i = 0; i < kChildFields; ++i) {
+    const auto& [key, member] = kRunFields[i];
     const auto value = number_field(doc, key);
     if (!value) {
       return make_error(
@@ -131,12 +133,44 @@ Result<ChildReport> parse_load_report(std::string_view json_text) {
       if (w.is_string()) report.warnings.push_back(w.get_ref<const std::string&>());
     }
   }
+  if (const auto it = doc.find("hold"); it != doc.end() && it->is_object()) {
+    HoldReport h;
+    for (const auto& [key, member] : {std::pair{"swap_bytes", &HoldReport::swap_bytes},
+                                      std::pair{"anon_rss_bytes", &HoldReport::anon_rss_bytes},
+                                      std::pair{"file_resident_pages", &HoldReport::file_resident_pages},
+                                      std::pair{"zram_orig_data_size", &HoldReport::zram_orig_data_size},
+                                      std::pair{"zram_compr_data_size", &HoldReport::zram_compr_data_size},
+                                      std::pair{"zram_mem_used_total", &HoldReport::zram_mem_used_total}}) {
+      const auto value = number_field(*it, key);
+      if (!value)
+        return make_error(ErrorKind::malformed_header,
+                          fmt::format("the load report's \"hold\" has no numeric '{}'", key));
+      h.*member = *value;
+    }
+    const auto initialised = it->find("zram_initialised");
+    h.zram_initialised = initialised != it->end() && initialised->is_boolean() && initialised->get<bool>();
+    report.hold = h;
+  }
   return report;
+}
+
+RunFigures oom_killed_run() {
+  RunFigures r;
+  for (std::size_t i = 0; i < kChildFields; ++i) r.*kRunFields[i].second = kNotMeasured;
+  r.oom_killed = 1;
+  return r;
 }
 
 Json run_json(const RunFigures& run) {
   Json j = Json::object();
-  for (const auto& [key, member] : kRunFields) j[key] = run.*member;
+  for (const auto& [key, member] : kRunFields) {
+    const double value = run.*member;
+    if (member == &RunFigures::oom_killed) {
+      j[key] = value > 0;
+    } else {
+      j[key] = std::isnan(value) ? Json(nullptr) : Json(value);
+    }
+  }
   return j;
 }
 
@@ -150,10 +184,18 @@ double median_of(std::vector<double> values) {
 Summary summarize(std::span<const RunFigures> runs) {
   Summary s;
   if (runs.empty()) return s;
+  const bool any_completed =
+      std::any_of(runs.begin(), runs.end(), [](const RunFigures& r) { return r.oom_killed == 0; });
   for (const auto& [key, member] : kRunFields) {
     std::vector<double> values;
     values.reserve(runs.size());
-    for (const RunFigures& r : runs) values.push_back(r.*member);
+    for (const RunFigures& r : runs) {
+      if ((!any_completed || r.oom_killed == 0) && !std::isnan(r.*member)) values.push_back(r.*member);
+    }
+    if (values.empty()) {
+      s.min.*member = s.max.*member = s.median.*member = kNotMeasured;
+      continue;
+    }
     s.min.*member = *std::min_element(values.begin(), values.end());
     s.max.*member = *std::max_element(values.begin(), values.end());
     s.median.*member = median_of(std::move(values));
@@ -297,6 +339,17 @@ std::string format_table(const Json& doc, std::span<const std::string> notes) {
     std::string name = string_field(r, "strategy");
     const std::string ran_as = string_field(r, "ran_as");
     if (!ran_as.empty() && ran_as != name) name += " (" + ran_as + ")";
+    // A peer that never ran is a row saying why (bench/BENCH_JSON.md: "failure", no runs).
+    if (const std::string failure = string_field(r, "failure"); !failure.empty() && !med.is_object()) {
+      out += fmt::format("{:<23} {:<5} FAILED: {}\n", name, string_field(r, "cache"), failure);
+      continue;
+    }
+    const auto [oom_killed, runs] = oom_count(r);
+    if (runs > 0 && oom_killed == runs) {  // nothing was loaded: no throughput to show
+      out += fmt::format("{:<23} {:<5} {:>20}\n", name, string_field(r, "cache"),
+                         fmt::format("OOM-killed {}/{}", oom_killed, runs));
+      continue;
+    }
     const double ttft = num(med, "time_to_first_tensor_s");
     const double total_pages = num(med, "file_total_pages");
     const double cached_pct =
@@ -324,6 +377,7 @@ std::string format_table(const Json& doc, std::span<const std::string> notes) {
       "GB;\n"
       "peak RSS, anon after (anonymous RSS after the load) and cached (file pages left in the page cache)\n"
       "come from the child process that ran the load.\n";
+  out += pressure_table(doc);
   for (const std::string& note : notes) out += "note: " + note + "\n";
   return out;
 }

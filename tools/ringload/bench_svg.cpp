@@ -62,6 +62,12 @@ struct RunFigures {
   std::optional<double> anon_after_bytes;
   std::optional<double> cache_after_bytes;  // resident pages × 4 KiB
   std::optional<double> file_bytes_in_pages;
+  // Memory pressure (--memory-limit, --zram, --hold).
+  std::optional<double> held_anon_bytes;
+  std::optional<double> swap_bytes;
+  std::optional<double> zram_orig_delta, zram_compr_delta, zram_mem_used_delta;
+  std::optional<double> cgroup_peak_bytes;
+  std::optional<double> cgroup_file_bytes_peak;
 };
 
 constexpr double kPageBytes = 4096.0;
@@ -76,6 +82,13 @@ RunFigures read_run(const Json* run) {
   f.anon_after_bytes = number(run, "anon_rss_after");
   if (auto pages = number(run, "file_resident_pages_after")) f.cache_after_bytes = *pages * kPageBytes;
   if (auto pages = number(run, "file_total_pages")) f.file_bytes_in_pages = *pages * kPageBytes;
+  f.held_anon_bytes = number(run, "anon_rss_bytes");
+  f.swap_bytes = number(run, "swap_bytes");
+  f.zram_orig_delta = number(run, "zram_orig_delta");
+  f.zram_compr_delta = number(run, "zram_compr_delta");
+  f.zram_mem_used_delta = number(run, "zram_mem_used_delta");
+  f.cgroup_peak_bytes = number(run, "cgroup_peak_bytes");
+  f.cgroup_file_bytes_peak = number(run, "cgroup_file_bytes_peak");
   return f;
 }
 
@@ -84,10 +97,13 @@ struct ResultRow {
   std::string ran_as;
   std::string cache;
   std::size_t run_count = 0;
+  std::size_t oom_killed_runs = 0;  // runs whose "oom_killed" is true
   RunFigures median, min, max;
   std::optional<double> fraction_of_ceiling;
   std::optional<double> x_read, x_mmap;
   bool best = false;
+  bool peer = false;    // another loader's row (--peers): drawn pale
+  std::string failure;  // a peer row that could not run says why
 };
 
 struct Span {
@@ -101,8 +117,19 @@ struct Timeline {
   std::vector<Span> spans;
 };
 
+// The document's "pressure" object: how the runs were squeezed.
+struct Pressure {
+  bool any = false;  // a cgroup per run, zram or a hold: the pressure panel is drawn
+  std::string cgroup;
+  std::optional<double> memory_limit_bytes;
+  std::string zram_device, zram_algorithm;
+  std::optional<double> zram_disksize;
+  std::optional<double> hold_s;
+};
+
 struct BenchDoc {
   bool is_bench = false;
+  Pressure pressure;
   std::string cpu, kernel, filesystem, device;
   std::optional<double> cores, memory_bytes;
   std::string path, format;
@@ -131,14 +158,22 @@ std::vector<ResultRow> read_rows(const Json* results) {
     row.strategy = text(&r, "strategy");
     row.ran_as = text(&r, "ran_as");
     row.cache = text(&r, "cache");
-    if (const Json* runs = child(r, "runs"); runs != nullptr && runs->is_array())
+    if (const Json* runs = child(r, "runs"); runs != nullptr && runs->is_array()) {
       row.run_count = runs->size();
+      for (const Json& run : *runs) {
+        const Json* oom = child(run, "oom_killed");
+        if (oom != nullptr && oom->is_boolean() && oom->get<bool>()) ++row.oom_killed_runs;
+      }
+    }
     row.median = read_run(child(r, "median"));
     row.min = read_run(child(r, "min"));
     row.max = read_run(child(r, "max"));
     row.fraction_of_ceiling = number(&r, "fraction_of_ceiling");
     row.x_read = number(&r, "x_read");
     row.x_mmap = number(&r, "x_mmap");
+    if (const Json* peer = child(r, "peer"); peer != nullptr && peer->is_boolean())
+      row.peer = peer->get<bool>();
+    row.failure = text(&r, "failure");
     rows.push_back(std::move(row));
   }
   return rows;
@@ -204,6 +239,16 @@ BenchDoc read_doc(const Json& bench) {
   d.rows = read_rows(child(bench, "results"));
   mark_best(d.rows);
   d.timeline = read_timeline(child(bench, "timeline"));
+  const Json* pressure = child(bench, "pressure");
+  d.pressure.cgroup = text(pressure, "cgroup");
+  d.pressure.memory_limit_bytes = number(pressure, "memory_limit_bytes");
+  const Json* zram = pressure == nullptr ? nullptr : child(*pressure, "zram");
+  d.pressure.zram_device = text(zram, "device");
+  d.pressure.zram_algorithm = text(zram, "comp_algorithm");
+  d.pressure.zram_disksize = number(zram, "disksize");
+  d.pressure.hold_s = number(pressure, "hold_s");
+  d.pressure.any = !d.pressure.cgroup.empty() || (zram != nullptr && zram->is_object()) ||
+                   (d.pressure.hold_s && *d.pressure.hold_s > 0);
   return d;
 }
 
@@ -346,10 +391,22 @@ constexpr std::string_view kWarmDark = "#8a3c0e";
 constexpr std::string_view kOtherFill = "#888888";
 constexpr std::string_view kCacheAfter = "#aa3377";
 constexpr std::string_view kAnonAfter = "#555555";
+constexpr std::string_view kSwapped = "#882255";  // in swap: zram here
+constexpr std::string_view kCgroupPeak = "#44aa99";
+constexpr std::string_view kOom = "#cc3311";
 constexpr std::string_view kStageFill[] = {"#228833", "#33bbee", "#cc3311"};
 constexpr std::string_view kInk = "#222222";
 constexpr std::string_view kMuted = "#666666";
 constexpr std::string_view kGrid = "#e3e3e3";
+
+// Another loader's bars (--peers): the cache mode's colour, pale, so ours stand out beside them.
+constexpr std::string_view kPeerBar = "fill-opacity=\"0.45\"";
+
+// SVG attributes joined by one space.
+std::string attrs(std::string_view a, std::string_view b) {
+  if (a.empty() || b.empty()) return std::string(a.empty() ? b : a);
+  return fmt::format("{} {}", a, b);
+}
 
 std::string_view cache_fill(std::string_view cache) {
   if (cache == "cold") return kColdFill;
@@ -558,7 +615,12 @@ void draw_row_labels(Svg& svg, const std::vector<ResultRow>& rows, double rows_t
     const ResultRow& r = rows[i];
     const double y = rows_top + static_cast<double>(i) * kRowHeight;
     if (i % 2 == 0) svg.rect(kMargin - 4, y, kWidth - 2 * kMargin + 8, kRowHeight, "#f4f5f7");
-    const std::string name = r.strategy.empty() ? std::string("?") : r.strategy;
+    // A peer's "llama.cpp:direct-io" is too long for the column: its mode on the first line, the
+    // peer on the second.
+    const std::size_t colon = r.peer ? r.strategy.find(':') : std::string::npos;
+    const std::string peer_name = colon == std::string::npos ? "peer" : r.strategy.substr(0, colon);
+    std::string name = colon == std::string::npos ? r.strategy : r.strategy.substr(colon + 1);
+    if (name.empty()) name = "?";
     const std::string name_markup = escape_xml(fit_middle(name, kLabelWidth - 16, 13.5));
     if (r.best)
       svg.text_markup(kLabelX, y + 16,
@@ -570,6 +632,8 @@ void draw_row_labels(Svg& svg, const std::vector<ResultRow>& rows, double rows_t
                                fmt::format("fill=\"{}\" font-weight=\"bold\"", cache_fill(r.cache)));
     if (!r.ran_as.empty() && r.ran_as != r.strategy)
       second += escape_xml(fit_middle(" → " + r.ran_as, kLabelWidth - 36, 11));
+    // Why a peer failed is written where its bars would be.
+    if (r.peer) second += escape_xml(fit_middle(" · " + peer_name, kLabelWidth - 36, 11));
     svg.text_markup(kLabelX, y + 31, second, "font-size=\"11\" fill=\"#555\"");
   }
 }
@@ -669,11 +733,24 @@ void draw_throughput(Svg& svg, const BenchDoc& d, double top, double rows_top) {
     const double y = rows_top + static_cast<double>(i) * kRowHeight;
     svg.open_group_titled(row_tooltip(r));
     if (r.median.gb_per_s) {
-      const std::string stroke = r.best ? "stroke=\"#111\" stroke-width=\"2\"" : "";
-      svg.rect(s.x0, y + 10, s.x(*r.median.gb_per_s) - s.x0, 16, cache_fill(r.cache), stroke);
+      const std::string style =
+          attrs(r.best ? "stroke=\"#111\" stroke-width=\"2\"" : "", r.peer ? kPeerBar : "");
+      svg.rect(s.x0, y + 10, s.x(*r.median.gb_per_s) - s.x0, 16, cache_fill(r.cache), style);
     }
     draw_whisker(svg, s, r.min.gb_per_s, r.max.gb_per_s, y + 18, 6);
+    // A row without bars has the whole width for why it has none.
+    if (!r.median.gb_per_s && !r.failure.empty())
+      svg.label(kTputX0 + 4, y + 22, fit_middle("failed: " + r.failure, kMemX0 - kTputX0 - 24, 11.5),
+                "font-size=\"11.5\" fill=\"#b00\"");
 
+    if (r.run_count > 0 && r.oom_killed_runs == r.run_count) {
+      svg.text_markup(kTputTextX, y + 16,
+                      tspan(fmt::format("OOM-killed ({}/{} runs)", r.oom_killed_runs, r.run_count),
+                            fmt::format("font-weight=\"bold\" fill=\"{}\"", kOom)),
+                      "font-size=\"12.5\"");
+      svg.close_group();
+      continue;
+    }
     std::string line1 = tspan(format_gbps(r.median.gb_per_s), "font-weight=\"bold\"");
     std::optional<double> fraction = r.fraction_of_ceiling;
     const std::optional<double> ceiling = r.cache == "cold"   ? d.disk_gbps
@@ -812,7 +889,7 @@ void draw_memory(Svg& svg, const BenchDoc& d, double top, double rows_top) {
     svg.open_group_titled(row_tooltip(r));
     if (r.median.peak_rss_bytes)
       svg.rect(s.x0, y + 6, s.x(*r.median.peak_rss_bytes) - s.x0, 13, cache_fill(r.cache),
-               r.best ? "stroke=\"#111\" stroke-width=\"2\"" : "");
+               attrs(r.best ? "stroke=\"#111\" stroke-width=\"2\"" : "", r.peer ? kPeerBar : ""));
     draw_whisker(svg, s, r.min.peak_rss_bytes, r.max.peak_rss_bytes, y + 12.5, 5);
     // Below-axis leftovers get a 2 px stub so "some" differs from "none".
     auto thin_bar = [&](std::optional<double> v, double bar_y, std::string_view fill) {
@@ -849,6 +926,151 @@ void draw_memory(Svg& svg, const BenchDoc& d, double top, double rows_top) {
               fmt::format("font-size=\"11\" font-weight=\"bold\" fill=\"#555\"{}",
                           anchor_end ? " text-anchor=\"end\"" : ""));
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory pressure (--memory-limit, --zram, --hold): per strategy what the child still held at the
+// end, in RAM (anonymous) and swapped out (zram), the page cache charged to its cgroup, the
+// cgroup's peak, and OOM kills, on one bytes axis with the limit: which loaders leave memory behind.
+
+constexpr double kPressureRowHeight = 36;
+constexpr double kPressureX0 = kTputX0;
+constexpr double kPressureWidth = 500;
+constexpr double kPressureTextX = kPressureX0 + kPressureWidth + 20;
+
+std::string pressure_title(const Pressure& p) {
+  std::vector<std::string> parts;
+  if (!p.cgroup.empty())
+    parts.push_back(p.memory_limit_bytes ? fmt::format("limit {} per run (cgroup {})",
+                                                       format_bytes_short(*p.memory_limit_bytes), p.cgroup)
+                                         : fmt::format("a cgroup per run, no limit ({})", p.cgroup));
+  if (!p.zram_device.empty() || p.zram_disksize)
+    parts.push_back(fmt::format(
+        "zram swap {} {}", p.zram_disksize ? format_bytes_short(*p.zram_disksize) : "—", p.zram_algorithm));
+  parts.push_back(p.hold_s && *p.hold_s > 0
+                      ? fmt::format("each child held {} after its load", format_duration(*p.hold_s))
+                      : std::string("measured right after the load"));
+  return fmt::format("Memory pressure — {}", fmt::join(parts, " · "));
+}
+
+double draw_pressure(Svg& svg, const BenchDoc& d, double top) {
+  const Pressure& p = d.pressure;
+  svg.label(kMargin, top + 14, fit_middle(pressure_title(p), kWidth - 2 * kMargin, 14),
+            "font-size=\"14\" font-weight=\"bold\"");
+  double lx = kPressureX0;
+  const double ly = top + 32;
+  auto legend = [&](std::string_view fill, double height, std::string_view name) {
+    svg.rect(lx, ly - 4 - height / 2, 12, height, fill);
+    svg.label(lx + 16, ly, name, "font-size=\"11.5\"");
+    lx += 16 + text_width_px(name, 11.5) + 14;
+  };
+  legend(kAnonAfter, 10, "held in RAM (anon)");
+  legend(kSwapped, 10, "swapped out (zram)");
+  legend(kCgroupPeak, 4, "cgroup peak");
+  legend(kCacheAfter, 4, "page cache charged (peak)");
+  if (p.memory_limit_bytes) {
+    svg.line(lx, ly - 4, lx + 14, ly - 4, kOom, 1.6, "stroke-dasharray=\"4 3\"");
+    svg.label(lx + 18, ly, "limit", "font-size=\"11.5\"");
+  }
+
+  const double rows_top = top + 46;
+  const auto& rows = d.rows;
+  double hi = 0;
+  for (const auto& r : rows) {
+    const RunFigures& m = r.median;
+    hi = std::max({hi, m.held_anon_bytes.value_or(0) + m.swap_bytes.value_or(0),
+                   m.cgroup_peak_bytes.value_or(0), m.cgroup_file_bytes_peak.value_or(0),
+                   r.max.cgroup_peak_bytes.value_or(0)});
+  }
+  if (p.memory_limit_bytes) hi = std::max(hi, *p.memory_limit_bytes);
+  double unit = 1;
+  std::string_view unit_name = "B";
+  for (const auto& [bytes, name] :
+       {std::pair{1024.0 * 1024 * 1024, "GiB"}, std::pair{1024.0 * 1024, "MiB"}, std::pair{1024.0, "KiB"}}) {
+    if (hi >= bytes) {
+      unit = bytes;
+      unit_name = name;
+      break;
+    }
+  }
+  Scale s = linear_scale(hi > 0 ? hi * 1.04 / unit : 1, kPressureX0, kPressureWidth, 5);
+  s.hi *= unit;
+  for (auto& t : s.ticks) t *= unit;
+
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const ResultRow& r = rows[i];
+    const RunFigures& m = r.median;
+    const double y = rows_top + static_cast<double>(i) * kPressureRowHeight;
+    if (i % 2 == 0) svg.rect(kMargin - 4, y, kWidth - 2 * kMargin + 8, kPressureRowHeight, "#f4f5f7");
+    svg.label(kLabelX, y + 15,
+              fit_middle(r.strategy.empty() ? std::string("?") : r.strategy, kLabelWidth - 16, 13),
+              "font-size=\"13\"");
+    svg.label(kLabelX, y + 29, r.cache.empty() ? "—" : r.cache,
+              fmt::format("font-size=\"11\" font-weight=\"bold\" fill=\"{}\"", cache_fill(r.cache)));
+    const bool all_oom = r.run_count > 0 && r.oom_killed_runs == r.run_count;
+    svg.open_group_titled(fmt::format(
+        "{} {}: held anon {}, swapped {}, zram orig {} / compressed {} / RAM {}, cgroup peak {}, page cache "
+        "peak {}, OOM-killed {} of {} runs",
+        r.strategy, r.cache, m.held_anon_bytes ? format_bytes_short(*m.held_anon_bytes) : "—",
+        m.swap_bytes ? format_bytes_short(*m.swap_bytes) : "—",
+        m.zram_orig_delta ? format_bytes_short(*m.zram_orig_delta) : "—",
+        m.zram_compr_delta ? format_bytes_short(*m.zram_compr_delta) : "—",
+        m.zram_mem_used_delta ? format_bytes_short(*m.zram_mem_used_delta) : "—",
+        m.cgroup_peak_bytes ? format_bytes_short(*m.cgroup_peak_bytes) : "—",
+        m.cgroup_file_bytes_peak ? format_bytes_short(*m.cgroup_file_bytes_peak) : "—", r.oom_killed_runs,
+        r.run_count));
+    const double anon = all_oom ? 0 : m.held_anon_bytes.value_or(0);
+    const double swap = all_oom ? 0 : m.swap_bytes.value_or(0);
+    // Held memory as one stacked bar; a few KiB still get a 2 px stub so "some" differs from "none".
+    if (anon > 0) svg.rect(s.x0, y + 5, std::max(2.0, s.x(anon) - s.x0), 13, kAnonAfter);
+    if (swap > 0) {
+      const double from = std::max(s.x0 + (anon > 0 ? 2.0 : 0.0), s.x(anon));
+      svg.rect(from, y + 5, std::max(2.0, s.x(anon + swap) - from), 13, kSwapped);
+    }
+    if (m.cgroup_peak_bytes && *m.cgroup_peak_bytes > 0)
+      svg.rect(s.x0, y + 21, std::max(2.0, s.x(*m.cgroup_peak_bytes) - s.x0), 4, kCgroupPeak);
+    if (m.cgroup_file_bytes_peak && *m.cgroup_file_bytes_peak > 0)
+      svg.rect(s.x0, y + 27, std::max(2.0, s.x(*m.cgroup_file_bytes_peak) - s.x0), 4, kCacheAfter);
+
+    if (all_oom) {
+      svg.text_markup(kPressureTextX, y + 15,
+                      tspan(fmt::format("OOM-killed ({}/{} runs)", r.oom_killed_runs, r.run_count),
+                            fmt::format("font-weight=\"bold\" fill=\"{}\"", kOom)),
+                      "font-size=\"12.5\"");
+    } else if (!m.held_anon_bytes && !m.swap_bytes) {
+      svg.label(kPressureTextX, y + 15, "held —", "font-size=\"12.5\"");
+    } else {
+      std::string held = tspan("held " + format_bytes_short(anon + swap), "font-weight=\"bold\"");
+      held += escape_xml(
+          fmt::format(" · RAM {} · swapped {}", format_bytes_short(anon), format_bytes_short(swap)));
+      if (r.oom_killed_runs > 0)
+        held += tspan(fmt::format(" · OOM-killed {}/{}", r.oom_killed_runs, r.run_count),
+                      fmt::format("fill=\"{}\" font-weight=\"bold\"", kOom));
+      svg.text_markup(kPressureTextX, y + 15, held, "font-size=\"12.5\"");
+    }
+    std::vector<std::string> second;
+    if (m.zram_orig_delta && m.zram_mem_used_delta)
+      second.push_back(fmt::format("zram +{} (RAM +{})",
+                                   format_bytes_short(std::max(0.0, *m.zram_orig_delta)),
+                                   format_bytes_short(std::max(0.0, *m.zram_mem_used_delta))));
+    if (m.cgroup_peak_bytes) second.push_back("cgroup peak " + format_bytes_short(*m.cgroup_peak_bytes));
+    if (m.cgroup_file_bytes_peak)
+      second.push_back("cache peak " + format_bytes_short(*m.cgroup_file_bytes_peak));
+    if (!second.empty())
+      svg.label(kPressureTextX, y + 30, fmt::format("{}", fmt::join(second, " · ")),
+                "font-size=\"11\" fill=\"#444\"");
+    svg.close_group();
+  }
+  const double rows_bottom =
+      rows_top + static_cast<double>(std::max<std::size_t>(rows.size(), 1)) * kPressureRowHeight;
+  draw_axis(svg, s, rows_top - 2, rows_bottom + 4, "", [&](double v) {
+    return v == 0 ? std::string("0") : fmt::format("{:g} {}", v / unit, unit_name);
+  });
+  if (p.memory_limit_bytes) {
+    const double x = s.x(*p.memory_limit_bytes);
+    svg.line(x, rows_top - 4, x, rows_bottom + 4, kOom, 1.6, "stroke-dasharray=\"4 3\"");
+  }
+  return rows_bottom + 24;
 }
 
 // Union of [start, end) intervals, for the "busy" share of a lane.
@@ -1015,7 +1237,9 @@ std::string render_bench_svg(const nlohmann::ordered_json& bench) {
     body.label(kWidth / 2, rows_top + 24, "no results in this document",
                "font-size=\"13\" fill=\"#666\" text-anchor=\"middle\"");
   }
-  y = draw_timeline(body, d, rows_end(d, rows_top) + 44);
+  y = rows_end(d, rows_top) + 44;
+  if (d.pressure.any) y = draw_pressure(body, d, y) + 20;
+  y = draw_timeline(body, d, y);
 
   const double height = std::ceil(y + 8);
   std::string svg = fmt::format(

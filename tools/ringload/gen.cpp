@@ -18,6 +18,7 @@ std::function<int()> add_gen(CLI::App& app) {
     std::uint32_t tensors = 0;
     std::string dtype = "BF16";
     std::string compress = "none";
+    std::string arch;
     std::uint64_t seed = 0;
     bool quiet = false;
     std::string out;
@@ -27,8 +28,11 @@ std::function<int()> add_gen(CLI::App& app) {
       "gen",
       "Generate a valid model file whose tensor bytes are a deterministic function of (seed, tensor\n"
       "name, byte position), so any misplaced byte is detectable. The tensor mix is a transformer's:\n"
-      "embedding and output head, per-layer attention and MLP matrices, F32 norms.\n"
-      "Example: ringload gen --format gguf --size 4GiB --tensors 1000 --dtype Q4_K model.gguf");
+      "embedding and output head, per-layer attention and MLP matrices, F32 norms; float values are\n"
+      "finite. A GGUF file without --tensors is a llama model llama.cpp loads (--arch llama: its\n"
+      "hyperparameters, tensors and a generated vocabulary).\n"
+      "Examples: ringload gen --format gguf --size 2GiB --dtype F16 llama.gguf\n"
+      "          ringload gen --format gguf --size 4GiB --tensors 1000 --dtype Q4_K model.gguf");
   sub->add_option("--format", opts->format, "apr | safetensors | gguf")
       ->required()
       ->check(CLI::IsMember({"apr", "safetensors", "gguf"}));
@@ -43,6 +47,10 @@ std::function<int()> add_gen(CLI::App& app) {
   sub->add_option("--compress", opts->compress, "APR only: none | lz4 | zstd (whole-payload compression)")
       ->check(CLI::IsMember({"none", "lz4", "zstd"}))
       ->capture_default_str();
+  sub->add_option("--arch", opts->arch,
+                  "GGUF: llama (a model llama.cpp loads; default without --tensors) | none (the plain "
+                  "tensor mix; default with --tensors)")
+      ->check(CLI::IsMember({"llama", "none"}));
   sub->add_option("--seed", opts->seed, "Seed of the byte content")->capture_default_str();
   sub->add_flag("-q,--quiet", opts->quiet, "No progress bar or summary");
   sub->add_option("out", opts->out, "Output file (written to a temporary name, renamed when complete)")
@@ -75,6 +83,9 @@ std::function<int()> add_gen(CLI::App& app) {
       fmt::print(stderr, "ringload gen: --compress applies to --format apr only\n");
       return kExitBadInput;
     }
+    g.arch = opts->arch == "llama"  ? gen::Arch::llama
+             : opts->arch == "none" ? gen::Arch::none
+                                    : gen::Arch::automatic;
     g.seed = opts->seed;
     ProgressBar bar("gen", g.target_bytes, !opts->quiet);
     // The generator reports against the real file size, which the bar adopts on first call.
@@ -90,10 +101,10 @@ std::function<int()> add_gen(CLI::App& app) {
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!opts->quiet) {
-      fmt::print("wrote {}: {} ({} tensors, {} of tensor data, {} {}) in {} ({})\n", opts->out,
+      fmt::print("wrote {}: {} ({} tensors, {} of tensor data, {} {}{}) in {} ({})\n", opts->out,
                  format_bytes(report->file_bytes), report->tensor_count, format_bytes(report->tensor_bytes),
-                 opts->format, dtype_name(g.dtype), format_seconds(seconds),
-                 format_rate(static_cast<double>(report->file_bytes) / seconds));
+                 opts->format, dtype_name(g.dtype), report->arch == gen::Arch::llama ? ", llama" : "",
+                 format_seconds(seconds), format_rate(static_cast<double>(report->file_bytes) / seconds));
     }
     return kExitOk;
   };

@@ -5,12 +5,14 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "base/json.hpp"
+#include "bench_hold.hpp"
 #include "commands.hpp"
 #include "pipeline/plan.hpp"
 #include "progress.hpp"
@@ -47,6 +49,8 @@ Json report_json(const LoadReport& r, bool with_digests) {
          {"file_total_pages", r.file_total_pages},
          {"staging_bytes", r.staging_bytes},
          {"staging_huge_pages", r.staging_huge_pages},
+         {"staging_registered", r.staging_registered},
+         {"staging_pinned", r.staging_pinned},
          {"warnings", r.warnings}};
   if (with_digests) {
     Json tensors = Json::array();
@@ -81,6 +85,20 @@ Result<std::uint32_t> verify_destinations(const Model& model, const Sink& sink,
   return static_cast<std::uint32_t>(plan.tensors.size());
 }
 
+// The heap copy was read before load_into started its clock: its time and CPU are part of the load,
+// and the file's residency is measured on the file (a from_bytes model has no descriptor).
+void account_heap_read(LoadReport& r, const HeapModel& heap, const std::string& file) {
+  r.wall_s += heap.wall_s;
+  r.gb_per_s = r.wall_s > 0 ? static_cast<double>(r.bytes) / r.wall_s / 1e9 : 0;
+  if (r.time_to_first_tensor_s >= 0) r.time_to_first_tensor_s += heap.wall_s;
+  r.cpu_user_s += heap.cpu_s;  // getrusage's user/system split is not worth keeping apart here
+  if (auto cache = file_cache_stat(file)) {
+    r.bytes_read = cache->file_bytes;
+    r.file_resident_pages_after = cache->resident_pages;
+    r.file_total_pages = cache->total_pages;
+  }
+}
+
 }  // namespace
 
 std::function<int()> add_load(CLI::App& app) {
@@ -92,6 +110,7 @@ std::function<int()> add_load(CLI::App& app) {
     std::string slot_size = "8MiB";
     std::string willneed = "0";
     std::uint32_t streams = 2;
+    int device = 0;
     std::string checksum;
     std::vector<std::string> tensors;
     std::string shard;
@@ -99,6 +118,8 @@ std::function<int()> add_load(CLI::App& app) {
     bool verify = false;
     bool json = false;
     std::string trace;
+    double hold_s = -1;  // < 0: no hold
+    std::string zram_device = "/sys/block/zram0";
     bool quiet = false;
   };
   auto opts = std::make_shared<Options>();
@@ -124,6 +145,9 @@ std::function<int()> add_load(CLI::App& app) {
   sub->add_option("--slot-size", opts->slot_size, "Bytes per staging slot (multiple of 64KiB)")
       ->capture_default_str();
   sub->add_option("--streams", opts->streams, "CUDA streams (cuda sink)")->capture_default_str();
+  sub->add_option("--device", opts->device, "The GPU to load into (cuda sink)")
+      ->check(CLI::Range(0, 1023))
+      ->capture_default_str();
   sub->add_option("--willneed", opts->willneed, "mmap-pipelined: MADV_WILLNEED this far ahead (0: off)")
       ->capture_default_str();
   sub->add_option("--checksum", opts->checksum, "sha256: hash each tensor as it passes through the ring")
@@ -136,6 +160,14 @@ std::function<int()> add_load(CLI::App& app) {
                 "byte for byte with the file");
   sub->add_flag("--json", opts->json, "Print the LoadReport as JSON (with --checksum: per-tensor sha256)");
   sub->add_option("--trace", opts->trace, "Write the chunk timeline as Chrome trace JSON (open in Perfetto)");
+  sub->add_option("--hold", opts->hold_s,
+                  "After the load, stay alive SECONDS keeping what a service using the strategy keeps (read: "
+                  "its heap copy, as a model built from the bytes; mmap: its mapping; the others: the sink's "
+                  "destinations), then report swap, anonymous RSS, page cache and zram (\"hold\" in --json). "
+                  "0: measure at once")
+      ->check(CLI::Range(0.0, 86400.0));
+  sub->add_option("--zram-device", opts->zram_device, "With --hold: the zram device whose mm_stat to report")
+      ->capture_default_str();
   sub->add_flag("-q,--quiet", opts->quiet, "No progress bar");
 
   return [opts]() {
@@ -176,11 +208,23 @@ std::function<int()> add_load(CLI::App& app) {
       options.shard_world = world;
     }
 
-    auto model = Model::load(opts->file);
-    if (!model) return fail(model.error());
+    // `read` held: the heap copy a service using it keeps, built as such a service builds it.
+    const bool heap_copy = opts->hold_s > 0 && options.strategy == Strategy::read;
+    std::optional<Model> model;
+    std::optional<HeapModel> heap;
+    if (heap_copy) {
+      auto read = read_onto_heap(opts->file);
+      if (!read) return fail(read.error());
+      heap.emplace(std::move(read).value());
+      model.emplace(std::move(heap->model));  // heap keeps only the timing
+    } else {
+      auto loaded = Model::load(opts->file);
+      if (!loaded) return fail(loaded.error());
+      model.emplace(std::move(loaded).value());
+    }
     std::unique_ptr<Sink> sink;
     if (opts->sink == "cuda") {
-      auto cuda = make_cuda_sink(CudaSinkOptions{.device = 0, .streams = opts->streams});
+      auto cuda = make_cuda_sink(CudaSinkOptions{.device = opts->device, .streams = opts->streams});
       if (!cuda) return fail(cuda.error());
       sink = std::move(cuda).value();
     } else if (opts->sink == "null") {
@@ -196,6 +240,7 @@ std::function<int()> add_load(CLI::App& app) {
     auto report = load_into(*model, *sink, options);
     bar.finish();
     if (!report) return fail(report.error());
+    if (heap) account_heap_read(*report, *heap, opts->file);
     std::uint32_t verified = 0;
     if (opts->verify) {
       auto checked = verify_destinations(*model, *sink, options);
@@ -210,9 +255,18 @@ std::function<int()> add_load(CLI::App& app) {
         return kExitFailure;
       }
     }
+    std::optional<HoldFigures> held;
+    if (opts->hold_s >= 0) {
+      const Kept kept = kept_by(report->strategy);
+      if (kept == Kept::destinations) model.reset();  // a service keeps only the destinations
+      auto measured = hold_then_measure(opts->hold_s, kept, opts->file, opts->zram_device);
+      if (!measured) return fail(measured.error());
+      held = *measured;
+    }
     if (opts->json) {
       Json j = report_json(*report, options.checksum_sha256);
       if (opts->verify) j["verified_tensors"] = verified;
+      if (held) j["hold"] = hold_json(*held);
       fmt::print("{}\n", dump_json(j, 2));
       return kExitOk;
     }
@@ -233,6 +287,11 @@ std::function<int()> add_load(CLI::App& app) {
                                         static_cast<double>(r.file_total_pages)
                                   : 0.0);
     for (const auto& w : r.warnings) fmt::print("  warning: {}\n", w);
+    if (held) {
+      fmt::print("  held {} for {}: swap {}, anonymous RSS {}, file pages cached {} of {}\n", held->kept,
+                 format_seconds(held->held_s), format_bytes(held->swap_bytes),
+                 format_bytes(held->anon_rss_bytes), held->file_resident_pages, held->file_total_pages);
+    }
     return kExitOk;
   };
 }

@@ -1,5 +1,7 @@
 // ringload: inspect, generate and load model weight files (APR v2, safetensors, GGUF).
+#include <csignal>
 #include <cstdio>
+#include <system_error>
 #include <vector>
 
 #include <fmt/format.h>
@@ -61,6 +63,13 @@ int main(int argc, char** argv) {
   // here with a message rather than std::terminate.
   try {
     return run(argc, argv);
+  } catch (const std::system_error& e) {
+    // The reader of our output went away (`ringload inspect | head` where the launcher left
+    // SIGPIPE ignored, so the write fails with EPIPE instead of ending us): nobody is left to read
+    // a message. End quietly with the status the signal would have given.
+    if (e.code() == std::errc::broken_pipe) return 128 + SIGPIPE;
+    fmt::print(stderr, "ringload: {}\n", e.what());
+    return ringload::cli::kExitFailure;
   } catch (const std::exception& e) {
     fmt::print(stderr, "ringload: {}\n", e.what());
     return ringload::cli::kExitFailure;

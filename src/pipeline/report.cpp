@@ -1,0 +1,81 @@
+#include "pipeline/report.hpp"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+
+#include "io/page_cache.hpp"
+#include "ringload/memstat.hpp"
+
+namespace ringload {
+namespace {
+
+CpuTimes thread_cpu() {
+  rusage usage{};
+  ::getrusage(RUSAGE_THREAD, &usage);
+  auto secs = [](const timeval& tv) {
+    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6;
+  };
+  return {secs(usage.ru_utime), secs(usage.ru_stime)};
+}
+
+}  // namespace
+
+CpuMeter::CpuMeter(CpuTimes& total) : total_(total), start_(thread_cpu()) {}
+
+CpuMeter::~CpuMeter() {
+  const CpuTimes end = thread_cpu();
+  total_.user += end.user - start_.user;
+  total_.system += end.system - start_.system;
+}
+
+double busy_union(const std::vector<TimelineSpan>& spans, TimelineSpan::Stage stage) {
+  std::vector<std::pair<double, double>> ranges;
+  for (const auto& s : spans) {
+    if (s.stage == stage) ranges.emplace_back(s.start_s, s.end_s);
+  }
+  std::sort(ranges.begin(), ranges.end());
+  double total = 0;
+  double open_start = 0;
+  double open_end = -1;
+  for (const auto& [start, end] : ranges) {
+    if (start > open_end) {
+      if (open_end > open_start) total += open_end - open_start;
+      open_start = start;
+      open_end = end;
+    } else {
+      open_end = std::max(open_end, end);
+    }
+  }
+  if (open_end > open_start) total += open_end - open_start;
+  return total;
+}
+
+void complete_report(LoadReport& report, const ReportInputs& in, std::vector<TimelineSpan>& spans,
+                     bool keep_timeline) {
+  report.bytes = in.bytes;
+  report.bytes_read = in.bytes_read;
+  report.tensors = in.tensors;
+  report.wall_s = in.wall_s;
+  report.gb_per_s = in.wall_s > 0 ? static_cast<double>(in.bytes) / in.wall_s / 1e9 : 0;
+  report.cpu_user_s = in.cpu.user;
+  report.cpu_system_s = in.cpu.system;
+  report.read_busy_s = busy_union(spans, TimelineSpan::Stage::read);
+  for (const auto& s : spans) {
+    if (s.stage == TimelineSpan::Stage::copy) report.copy_busy_s += s.end_s - s.start_s;
+  }
+  report.release_busy_s = in.release_busy_s;
+  if (auto after = process_memory()) {
+    report.peak_rss_bytes = after->hwm_bytes;
+    report.anon_rss_after_bytes = after->rss_anon_bytes;
+  }
+  if (in.fd >= 0) {
+    if (auto residency = file_residency(in.fd, in.path)) {
+      report.file_resident_pages_after = residency->resident_pages;
+      report.file_total_pages = residency->total_pages;
+    }
+  }
+  if (keep_timeline) report.timeline = std::move(spans);
+}
+
+}  // namespace ringload
