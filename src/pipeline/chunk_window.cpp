@@ -2,33 +2,31 @@
 
 namespace ringload {
 
-ChunkWindow::ChunkWindow(std::uint32_t chunks, std::uint32_t slots)
-    : chunks_(chunks), in_place_(slots == 0), slot_of_(chunks, kNoSlot), ready_(chunks, false) {
-  for (std::uint32_t s = 0; s < slots; ++s) free_slots_.push_back(s);
+void ChunkWindow::add_slots(std::uint32_t count) {
+  for (std::uint32_t s = slots_; s < slots_ + count; ++s) free_slots_.push_back(s);
+  slots_ += count;
+}
+
+void ChunkWindow::add_chunks(std::uint32_t count, bool in_place) {
+  chunks_ += count;
+  slot_of_.resize(chunks_, kNoSlot);
+  ready_.resize(chunks_, false);
+  in_place_.resize(chunks_, in_place);
 }
 
 bool ChunkWindow::can_start() const noexcept {
   if (next_start_ >= chunks_) return false;
-  // An in-place source does its work in start(): one chunk at a time, so a cancel or the next
-  // tensor's readiness never waits behind chunks started ahead.
-  if (in_place_) return next_start_ == next_deliver_;
+  if (in_place_[next_start_]) return next_start_ == next_deliver_;
   return !free_slots_.empty();
 }
 
 bool ChunkWindow::wants_more() const noexcept {
-  if (next_start_ < chunks_) return false;
-  return in_place_ ? next_start_ == next_deliver_ : !free_slots_.empty();
-}
-
-void ChunkWindow::add_chunks(std::uint32_t count) {
-  chunks_ += count;
-  slot_of_.resize(chunks_, kNoSlot);
-  ready_.resize(chunks_, false);
+  return next_start_ == chunks_ && (next_start_ == next_deliver_ || !free_slots_.empty());
 }
 
 std::uint32_t ChunkWindow::start_next() {
   std::uint32_t slot = kNoSlot;
-  if (!in_place_) {
+  if (!in_place_[next_start_]) {
     slot = free_slots_.front();
     free_slots_.pop_front();
   }
@@ -37,7 +35,8 @@ std::uint32_t ChunkWindow::start_next() {
 }
 
 void ChunkWindow::delivered() {
-  if (!in_place_) draining_.push_back(Draining{slot_of_[next_deliver_], next_deliver_});
+  if (slot_of_[next_deliver_] != kNoSlot)
+    draining_.push_back(Draining{slot_of_[next_deliver_], next_deliver_});
   ++next_deliver_;
 }
 

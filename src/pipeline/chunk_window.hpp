@@ -14,14 +14,20 @@ namespace ringload {
 
 class ChunkWindow {
  public:
-  // `slots` 0: the source hands bytes out in place (no slot is ever taken; one chunk at a time).
-  ChunkWindow(std::uint32_t chunks, std::uint32_t slots);
+  // A chunk is read into a staging slot, or handled in place (its source hands bytes out where they
+  // are, or puts them at the destination itself): in-place chunks take no slot and run one at a
+  // time, once every chunk before them is delivered, so a cancel or the next tensor's readiness
+  // never waits behind chunks started ahead.
+  ChunkWindow() = default;
+
+  // The ring appeared (the first file that reads into slots): its slots are free.
+  void add_slots(std::uint32_t count);
+  // The next file's chunks, planned after the ones before.
+  void add_chunks(std::uint32_t count, bool in_place);
 
   [[nodiscard]] bool can_start() const noexcept;
   // Every chunk planned so far is started and another could be: time to plan the next file.
   [[nodiscard]] bool wants_more() const noexcept;
-  // The next file's chunks, planned after the ones before.
-  void add_chunks(std::uint32_t count);
   // Takes a free slot (kNoSlot in place) for the next chunk; returns it.
   std::uint32_t start_next();
   void completed(std::uint32_t chunk) { ready_[chunk] = true; }
@@ -45,8 +51,9 @@ class ChunkWindow {
     std::uint32_t slot;
     std::uint32_t chunk;
   };
-  std::uint32_t chunks_;
-  bool in_place_;
+  std::uint32_t chunks_ = 0;
+  std::uint32_t slots_ = 0;
+  std::vector<bool> in_place_;  // per chunk
   std::vector<std::uint32_t> slot_of_;
   std::vector<bool> ready_;
   std::deque<std::uint32_t> free_slots_;

@@ -155,8 +155,10 @@ Result<void> LoadRun::deliver(std::uint32_t chunk) {
   }
   window_->delivered();
   if (slot == kNoSlot) {
-    // In place: a sink may read the bytes until finish(); the tensor is ready once they landed.
+    // In place: a sink may read the bytes until finish(); the tensor is ready once they landed,
+    // and once every slot before it has (a load that switched from slots to in place).
     if (!arrived.delivered) RINGLOAD_TRY_VOID(sink_.finish());
+    RINGLOAD_TRY_VOID(recycle(/*wait=*/true));
     delivery_->tensors_ready_through(chunk);
   }
   if (last_of_file) close_file(c.file);

@@ -87,15 +87,17 @@ Result<void> LoadRun::open_next_file() {
   const SourceNeeds needs = run.source->needs();
   if (f == 0) {
     report_.strategy = run.strategy;
-    if (needs.slots) RINGLOAD_TRY_VOID(prepare_staging(*run.source));
-    window_.emplace(0, ring_ != nullptr ? ring_->slot_count() : 0);
-  } else if (needs.slots != (ring_ != nullptr)) {
-    return located(make_error(ErrorKind::invalid_argument,
-                              fmt::format("{} reads into the staging ring but {} did not (or the other way "
-                                          "round): one load cannot mix them",
-                                          files_.path(f), files_.path(0))));
-  } else if (ring_ != nullptr) {
-    run.source->attach(*ring_);
+    window_.emplace();
+  }
+  if (needs.slots) {
+    // The ring comes with the first file that reads into slots (auto may copy a cached file in
+    // place and read the next one with O_DIRECT).
+    if (ring_ == nullptr) {
+      RINGLOAD_TRY_VOID(prepare_staging(*run.source));
+      window_->add_slots(ring_->slot_count());
+    } else {
+      run.source->attach(*ring_);
+    }
   }
   const auto planned_before = static_cast<std::uint32_t>(plan_->chunks.size());
   if (auto planned = plan_file(*plan_, f, run.model->image().size(), plan_options(options_, needs));
@@ -103,7 +105,7 @@ Result<void> LoadRun::open_next_file() {
     return located(std::move(planned).error());
   }
   const auto added = static_cast<std::uint32_t>(plan_->chunks.size()) - planned_before;
-  window_->add_chunks(added);
+  window_->add_chunks(added, !needs.slots);
   read_span_.resize(plan_->chunks.size(), 0);
   arrived_.resize(plan_->chunks.size());
   run.release_as_delivered = needs.release_as_delivered;
