@@ -29,6 +29,11 @@ using ByteProgress = std::function<void(std::uint64_t)>;
 // Single-thread memcpy between two pre-faulted buffers, the best of `tries`.
 [[nodiscard]] Result<double> memcpy_gb_per_s(std::uint64_t buffer_bytes = 256ULL << 20, int tries = 5);
 
+// memcpy of the whole file from a warm mapping into fresh memory of its size (2 MiB-aligned,
+// MADV_HUGEPAGE, as the host sink allocates): what a warm load into host memory can reach, faults
+// and zeroing of the destination included. The best of `tries`, after one that warms the file.
+[[nodiscard]] Result<double> fresh_memcpy_gb_per_s(const std::filesystem::path& file, int tries = 3);
+
 // cudaMemcpy from pinned host memory to `device`, the best of 5 (256 MiB): the one pinned
 // host-to-device ceiling the bench and the GPU check use. nullopt without a CUDA build or without
 // that device.

@@ -315,6 +315,8 @@ std::string header_lines(const Json& doc) {
       "ceiling: disk {:.2f} GB/s (O_DIRECT QD32 4 MiB: {}, mmap touch: {:.2f}), memcpy {:.2f} GB/s",
       num(c, "disk_gb_per_s"), odirect > 0 ? fmt::format("{:.2f}", odirect) : "unsupported",
       num(c, "mmap_touch_gb_per_s"), num(c, "memcpy_gb_per_s"));
+  if (const auto fresh = number_field(c, "fresh_memcpy_gb_per_s"))
+    out += fmt::format(", into fresh memory {:.2f} GB/s", *fresh);
   if (const auto h2d = number_field(c, "pinned_h2d_gb_per_s"))
     out += fmt::format(", pinned H2D {:.2f} GB/s", *h2d);
   return out + "\n\n";
@@ -373,7 +375,8 @@ std::string format_table(const Json& doc, std::span<const std::string> notes) {
   out +=
       "\nGB/s = tensor bytes / wall / 1e9 (median, min-max over the runs); ceil = median / disk ceiling "
       "(cold)\n"
-      "or memcpy (warm); x read, x mmap = their median wall / this one's, same cache; CPU/GB = CPU-s per "
+      "or memcpy (warm; into fresh memory for the host sink); x read, x mmap = their median wall / this "
+      "one's, same cache; CPU/GB = CPU-s per "
       "GB;\n"
       "peak RSS, anon after (anonymous RSS after the load) and cached (file pages left in the page cache)\n"
       "come from the child process that ran the load.\n";
