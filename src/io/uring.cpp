@@ -65,6 +65,25 @@ Result<void> Uring::register_buffers(std::span<const std::span<std::byte>> buffe
   return {};
 }
 
+Result<void> Uring::register_sparse_buffers(std::uint32_t count) {
+  const int rc = io_uring_register_buffers_sparse(ring_.get(), count);
+  if (rc < 0) return sys_error(-rc, "io_uring_register_buffers_sparse failed", {});
+  buffers_registered_ = true;
+  return {};
+}
+
+Result<void> Uring::update_buffer(std::uint32_t index, std::span<std::byte> buffer) {
+  iovec iov{buffer.data(), buffer.size()};
+  const __u64 tag = 0;
+  const int rc = io_uring_register_buffers_update_tag(ring_.get(), index, &iov, &tag, 1);
+  if (rc < 0) {
+    Error e = sys_error(-rc, "io_uring_register_buffers_update_tag failed", {});
+    if (rc == -ENOMEM) e.message += "; raise RLIMIT_MEMLOCK (ulimit -l) to register the staging ring";
+    return e;
+  }
+  return {};
+}
+
 std::optional<DirectIoAlignment> direct_io_alignment(int fd) {
   struct statx stx {};
   if (::statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) != 0) return std::nullopt;

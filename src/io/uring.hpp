@@ -31,6 +31,11 @@ class Uring {
   // buffers count against RLIMIT_MEMLOCK on some kernels: a failure is returned for the caller to
   // fall back to plain reads.
   Result<void> register_buffers(std::span<const std::span<std::byte>> buffers);
+  // A table of `count` empty fixed-buffer entries, each filled later by update_buffer: a buffer
+  // is then pinned (and its pages faulted in) only when first used. Kernels before 5.13 refuse
+  // (the caller falls back to register_buffers).
+  Result<void> register_sparse_buffers(std::uint32_t count);
+  Result<void> update_buffer(std::uint32_t index, std::span<std::byte> buffer);
   [[nodiscard]] bool buffers_registered() const noexcept { return buffers_registered_; }
 
   [[nodiscard]] io_uring* get() noexcept { return ring_.get(); }

@@ -13,7 +13,7 @@ Result<StagingRing*> LoadEngine::ring(std::uint32_t slot_count, std::uint64_t sl
                                       std::optional<int> numa_node) {
   if (ring_ && ring_->slot_count() == slot_count && ring_->slot_size() == slot_size) return ring_.get();
   ring_.reset();  // its registrations go with it (see StagingRing)
-  ring_ = RINGLOAD_TRY(StagingRing::create(slot_count, slot_size, numa_node));
+  ring_ = RINGLOAD_TRY(StagingRing::create(slot_count, slot_size, numa_node, /*prefault=*/!one_shot_));
   ++rings_created_;
   return ring_.get();
 }

@@ -19,6 +19,13 @@ namespace ringload {
 class LoadEngine {
  public:
   explicit LoadEngine(DevicePinner& pinner = cuda_pinner()) : pinner_(&pinner) {}
+
+  // A one-shot load (load_into) makes its ring for itself alone: no larger than the bytes it
+  // loads (rounded to slots), and faulted in slot by slot as used, so a small model does not pay
+  // for a 128 MiB ring and a large one's first read is not held up by it. A Loader or
+  // AsyncLoader keeps one full ring for every load.
+  void set_one_shot(bool one_shot) noexcept { one_shot_ = one_shot; }
+  [[nodiscard]] bool one_shot() const noexcept { return one_shot_; }
   LoadEngine(const LoadEngine&) = delete;
   LoadEngine& operator=(const LoadEngine&) = delete;
   LoadEngine(LoadEngine&&) = delete;
@@ -49,6 +56,7 @@ class LoadEngine {
   std::optional<Error> uring_unavailable_;
   std::unique_ptr<StagingRing> ring_;
   std::uint32_t rings_created_ = 0;
+  bool one_shot_ = false;
 };
 
 }  // namespace ringload

@@ -2,6 +2,8 @@
 // the ring (pinned for the sink's device) and the sink; each next file is opened (strategy
 // resolved for it, its source opened, its chunks planned) when the schedule reaches it, and closed
 // once delivered. The schedule itself is load_run.cpp.
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "io/page_cache.hpp"
@@ -152,7 +154,13 @@ UringReader* LoadRun::uring_reader() {
 Result<void> LoadRun::prepare_staging(ChunkSource& first_source) {
   const std::optional<int> device = sink_.staging_device();
   const std::optional<int> node = device ? engine_.pinner().numa_node(*device) : std::nullopt;
-  ring_ = RINGLOAD_TRY(engine_.ring(options_.slot_count, options_.slot_size, node));
+  std::uint32_t slots = options_.slot_count;
+  if (engine_.one_shot()) {
+    // Never more slots than the load has bytes for (a chunk is at most a slot).
+    const std::uint64_t needed = (plan_->bytes + options_.slot_size - 1) / options_.slot_size;
+    slots = static_cast<std::uint32_t>(std::clamp<std::uint64_t>(needed, 1, options_.slot_count));
+  }
+  ring_ = RINGLOAD_TRY(engine_.ring(slots, options_.slot_size, node));
   if (device) {
     if (auto pinned = ring_->pin_for(*device, engine_.pinner()); !pinned) {
       warn(fmt::format("{}; copying from unpinned staging memory, at lower speed",

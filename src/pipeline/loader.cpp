@@ -28,6 +28,7 @@ template <class Source>
 Result<LoadReport> load_once(const Source& source, Sink& sink, const PipelineOptions& options) {
   auto report = [&] {
     LoadEngine engine;
+    engine.set_one_shot(true);
     return run_load(engine, source, sink, options);
   }();
   if (report) {

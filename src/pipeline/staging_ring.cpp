@@ -31,7 +31,7 @@ bool prefer_node(std::span<std::byte> memory, int node) {
 }  // namespace
 
 Result<std::unique_ptr<StagingRing>> StagingRing::create(std::uint32_t slot_count, std::uint64_t slot_size,
-                                                         std::optional<int> numa_node) {
+                                                         std::optional<int> numa_node, bool prefault) {
   const auto total = checked_mul(slot_count, slot_size);
   if (slot_count == 0 || slot_size == 0 || slot_size % 4096 != 0 || !total || *total > (1ULL << 40)) {
     return make_error(
@@ -46,7 +46,8 @@ Result<std::unique_ptr<StagingRing>> StagingRing::create(std::uint32_t slot_coun
   ring->dont_fork_ = ::madvise(ring->memory_.data(), *total, MADV_DONTFORK) == 0;
   if (numa_node && prefer_node(ring->memory_.bytes(), *numa_node)) ring->numa_node_ = numa_node;
   // Fault the pages in now, on the chosen node, while no load is timed.
-  std::memset(ring->memory_.data(), 0, *total);
+  if (prefault) std::memset(ring->memory_.data(), 0, *total);
+  ring->prefaulted_ = prefault;
   return ring;
 }
 
@@ -64,6 +65,11 @@ Result<void> StagingRing::register_with(Uring& uring) {
     return make_error(ErrorKind::invalid_argument,
                       "the staging ring is registered with another io_uring already");
   }
+  if (!prefaulted_ && uring.register_sparse_buffers(slot_count_)) {
+    slot_registered_.assign(slot_count_, false);
+    uring_ = &uring;
+    return {};
+  }
   std::vector<std::span<std::byte>> slots;
   slots.reserve(slot_count_);
   for (std::uint32_t s = 0; s < slot_count_; ++s) slots.push_back(slot(s));
@@ -72,8 +78,16 @@ Result<void> StagingRing::register_with(Uring& uring) {
   return {};
 }
 
+Result<void> StagingRing::ensure_registered(std::uint32_t index) {
+  if (uring_ == nullptr || index >= slot_registered_.size() || slot_registered_[index]) return {};
+  RINGLOAD_TRY_VOID(uring_->update_buffer(index, slot(index)));
+  slot_registered_[index] = true;
+  return {};
+}
+
 void StagingRing::forget(const Uring& uring) noexcept {
   if (uring_ == &uring) uring_ = nullptr;
+  slot_registered_.clear();
 }
 
 Result<void> StagingRing::pin_for(int device, DevicePinner& pinner) {

@@ -31,9 +31,12 @@ class Uring;
 class StagingRing {
  public:
   // `numa_node`: where to place the pages (the device sink's node); nullopt: wherever the kernel
-  // puts them (the calling thread's node).
+  // puts them (the calling thread's node). `prefault`: fault every page in now (a ring kept for
+  // many loads pays once, before any is timed); else each slot's pages come in on first use, so a
+  // one-shot load's first read is not held up by the whole ring.
   static Result<std::unique_ptr<StagingRing>> create(std::uint32_t slot_count, std::uint64_t slot_size,
-                                                     std::optional<int> numa_node = std::nullopt);
+                                                     std::optional<int> numa_node = std::nullopt,
+                                                     bool prefault = true);
   struct Key {  // only create() makes one: no half-built ring outside it
    private:
     friend class StagingRing;
@@ -58,8 +61,11 @@ class StagingRing {
   [[nodiscard]] std::optional<int> numa_node() const noexcept { return numa_node_; }
 
   // Registers the slots as fixed buffers of `uring` (slot index = buffer index). Once per uring;
-  // a ring is registered with at most one. Failure (RLIMIT_MEMLOCK) leaves it unregistered.
+  // a ring is registered with at most one. Failure (RLIMIT_MEMLOCK) leaves it unregistered. A ring
+  // that was not prefaulted gets an empty table, each slot registered (pinned) on first use:
+  // ensure_registered(slot) before a fixed read into it.
   Result<void> register_with(Uring& uring);
+  Result<void> ensure_registered(std::uint32_t slot);
   [[nodiscard]] bool registered_with(const Uring& uring) const noexcept { return uring_ == &uring; }
   // `uring` is about to be destroyed, and its registration with it: forget it, unregister nothing.
   void forget(const Uring& uring) noexcept;
@@ -80,6 +86,8 @@ class StagingRing {
   std::uint32_t slot_count_ = 0;
   std::uint64_t slot_size_ = 0;
   bool dont_fork_ = false;
+  bool prefaulted_ = false;
+  std::vector<bool> slot_registered_;  // with a sparse table: which slots are in it
   std::optional<int> numa_node_;
   Uring* uring_ = nullptr;
   DevicePinner* pinner_ = nullptr;  // the one every pin went through

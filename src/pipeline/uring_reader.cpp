@@ -34,6 +34,7 @@ void UringReader::remove_file(std::uint32_t file) noexcept {
 void UringReader::attach(StagingRing& ring) {
   if (attached_) return;
   attached_ = true;
+  ring_ = &ring;
   auto registered = ring.register_with(*options_.uring);
   fixed_buffers_ = registered.has_value();
   if (!registered && options_.warn) {
@@ -43,6 +44,14 @@ void UringReader::attach(StagingRing& ring) {
 
 Result<void> UringReader::start(std::uint32_t file, const ChunkRequest& request) {
   const Chunk& c = *request.info;
+  if (fixed_buffers_) {
+    if (auto registered = ring_->ensure_registered(request.slot); !registered) {
+      fixed_buffers_ = false;  // plain reads work into any memory; the slots stay as they are
+      if (options_.warn) {
+        options_.warn(fmt::format("{}; reading without fixed buffers", registered.error().message));
+      }
+    }
+  }
   std::uint32_t ops = 0;
   for (std::uint64_t at = 0; at < c.length; at += options_.read_size) {
     const std::uint64_t length = std::min(options_.read_size, c.length - at);

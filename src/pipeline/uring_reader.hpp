@@ -95,6 +95,7 @@ class UringReader {
   UringReaderOptions options_;
   std::vector<std::optional<UringFile>> files_;  // by file id; nullopt once removed
   bool attached_ = false;
+  StagingRing* ring_ = nullptr;
   bool fixed_buffers_ = false;
   std::vector<ReadOp> ops_;
   std::unordered_map<std::uint32_t, std::uint32_t> outstanding_;  // per started chunk: reads not complete

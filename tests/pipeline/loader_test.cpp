@@ -912,3 +912,35 @@ TEST(LoaderReleaseOff, MmapPipelinedLeavesTheFileCached) {
 
 }  // namespace
 }  // namespace ringload
+
+namespace ringload {
+namespace {
+
+// A one-shot load makes a ring for itself alone: never larger than its bytes rounded up to whole
+// slots (a 3 MiB model does not pay for the whole 16-slot ring); a Loader keeps the full ring.
+TEST(LoaderRingSize, AOneShotRingIsSizedToTheWorkAndALoadersIsNot) {
+  TempDir dir;
+  const Model model =
+      load_model(generate_file(dir.file("m.safetensors"), gen_options(Format::safetensors, 3ULL << 20, 51)));
+  const std::uint64_t bytes = total_bytes(model);
+  for (Strategy strategy : {Strategy::uring_direct, Strategy::uring}) {
+    SCOPED_TRACE(to_string(strategy));
+    PipelineOptions options = small_ring(strategy);
+    options.slot_count = 64;  // 64 x 64 KiB = 4 MiB: more than the model needs
+    HostSink once;
+    auto report = load_into(model, once, options);
+    ASSERT_LOADED_OR_SKIP(report, strategy);
+    EXPECT_EQ(report->staging_bytes, (bytes + kSlotBytes - 1) / kSlotBytes * kSlotBytes);
+    EXPECT_TRUE(report->staging_registered) << "slots registered one by one as first used";
+    EXPECT_TRUE(holds_model(once, model));
+    Loader loader;
+    HostSink kept;
+    auto reused = loader.load(model, kept, options);
+    ASSERT_TRUE(reused) << reused.error().to_string();
+    EXPECT_EQ(reused->staging_bytes, 64 * kSlotBytes);
+    EXPECT_TRUE(holds_model(kept, model));
+  }
+}
+
+}  // namespace
+}  // namespace ringload
