@@ -76,6 +76,7 @@ Result<ResolvedCheckpoint> resolve_directory(const std::filesystem::path& dir) {
   }
   if (sets.size() > 1) {
     std::vector<std::string> names;
+    names.reserve(sets.size());
     for (const auto& [key, s] : sets) names.push_back(split_path(s, 1).filename().string());
     return located(ErrorKind::ambiguous_checkpoint,
                    fmt::format("the directory has {} GGUF split sets ({}): open a file of one of them",

@@ -254,8 +254,11 @@ TEST_F(ManyShards, ACancelInShard150LeavesNoFdNoMappingAndNothingCached) {
       auto r = Model::load(f.path);
       ASSERT_TRUE(r);
       for (const TensorInfo& t : r->tensors()) {
+        // The Result must outlive the loop: a range-for over *temporary reads freed stack.
+        auto bytes = r->tensor_bytes(t.name);
+        ASSERT_TRUE(bytes);
         volatile std::byte b{};
-        for (std::byte x : *r->tensor_bytes(t.name)) b = x;
+        for (std::byte x : *bytes) b = x;
       }
     }
     const std::size_t fds_before = test::open_fds();
