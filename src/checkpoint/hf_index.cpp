@@ -74,8 +74,8 @@ Result<void> check_against_index(const HfIndex& index, std::span<const Checkpoin
   for (const auto& [tensor, shard] : index.weight_map) {
     const auto it = found.find(tensor);
     if (it != found.end() && shard_name(it->second) == shard) continue;
-    const std::string where =
-        it == found.end() ? "no shard holds it" : fmt::format("it is in {}", files[it->second].path);
+    const std::string where = it == found.end() ? "no shard the index names holds it"
+                                                : fmt::format("it is in {}", files[it->second].path);
     return index_error(ErrorKind::misplaced_tensor,
                        fmt::format("the index maps this tensor to {}, which does not hold it ({})",
                                    (index.path.parent_path() / shard).string(), where),
