@@ -70,19 +70,20 @@ Result<TensorTable> parse(Format format, std::span<const std::byte> image, const
 // What the file holds, through Model::load: for files whose header cannot be read on its own.
 Result<FileHeader> through_model(const std::filesystem::path& path, const ModelOptions& options) {
   const Model model = RINGLOAD_TRY(Model::load(path, options));
-  FileHeader header{.path = model.path(), .file_size = model.file_size()};
-  header.table.format = model.format();
-  header.table.tensors.assign(model.tensors().begin(), model.tensors().end());
-  header.table.metadata = model.metadata();
-  header.table.data_offset = model.data_offset();
-  header.table.alignment = model.alignment();
-  return header;
+  return FileHeader{.path = model.path(),
+                    .file_size = model.file_size(),
+                    .table = TensorTable{.format = model.format(),
+                                         .tensors = {model.tensors().begin(), model.tensors().end()},
+                                         .metadata = model.metadata(),
+                                         .data_offset = model.data_offset(),
+                                         .alignment = model.alignment()}};
 }
 
 }  // namespace
 
 Result<FileHeader> read_file_header(const std::filesystem::path& path, const ModelOptions& options) {
-  FileHeader header{.path = path.string()};
+  FileHeader header;
+  header.path = path.string();
   const UniqueFd fd = RINGLOAD_TRY(UniqueFd::open(path, O_RDONLY));
   // This descriptor is ours alone: with POSIX_FADV_RANDOM its reads fetch exactly what they ask.
   static_cast<void>(::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_RANDOM));
