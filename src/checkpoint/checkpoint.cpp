@@ -99,10 +99,12 @@ Result<void> Checkpoint::Impl::index_names() {
     const auto [it, inserted] = by_name.emplace(t.name, i);
     if (!inserted) {
       const TensorInfo& first = tensors[it->second];
-      Error e = make_error(ErrorKind::duplicate_name,
-                           fmt::format("two files hold a tensor of this name: {} and {}",
-                                       files[first.file].path, files[t.file].path),
-                           t.offset, t.name);
+      // Within one file, as Model::load says it; across files, naming both.
+      const std::string message = first.file == t.file
+                                      ? std::string("two tensors have this name")
+                                      : fmt::format("two files hold a tensor of this name: {} and {}",
+                                                    files[first.file].path, files[t.file].path);
+      Error e = make_error(ErrorKind::duplicate_name, message, t.offset, t.name);
       e.path = files[t.file].path;
       return e;
     }
