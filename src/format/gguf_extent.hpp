@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 
 #include "format/gguf_types.hpp"
@@ -31,6 +32,12 @@ class GgufHeaderWalk {
   [[nodiscard]] std::uint64_t rest_at_least() const noexcept;
   std::uint64_t bound(std::uint64_t item_end_at_least) noexcept;
   void finish_key_value() noexcept;
+  // One item each: nullopt when walked past it (or stopped on a malformed one), else the bound to
+  // return because the prefix ends inside it.
+  std::optional<std::uint64_t> walk_preamble(std::span<const std::byte> prefix);
+  std::optional<std::uint64_t> walk_key_value(std::span<const std::byte> prefix);
+  std::optional<std::uint64_t> walk_array_elements(std::span<const std::byte> prefix);
+  std::optional<std::uint64_t> walk_tensor_info(std::span<const std::byte> prefix);
 
   Phase phase_ = Phase::preamble;
   bool v1_ = false;

@@ -95,11 +95,7 @@ Result<void> write_text(const std::filesystem::path& path, std::string_view text
   return file.commit();
 }
 
-}  // namespace
-
-Result<GenReport> write_checkpoint(const std::filesystem::path& dir, const GenOptions& options,
-                                   std::span<const TensorSpec> tensors,
-                                   const nlohmann::ordered_json& metadata) {
+Result<void> check_checkpoint_options(const GenOptions& options, const nlohmann::ordered_json& metadata) {
   if (options.format == Format::apr) {
     return make_error(
         ErrorKind::invalid_argument,
@@ -110,6 +106,47 @@ Result<GenReport> write_checkpoint(const std::filesystem::path& dir, const GenOp
     return make_error(ErrorKind::invalid_argument, "compression is an APR feature");
   }
   if (!metadata.is_object()) return make_error(ErrorKind::invalid_argument, "metadata must be a JSON object");
+  return {};
+}
+
+// Where a shard sits in the set: its number, and the bytes around it for the progress scale.
+struct ShardPlace {
+  std::uint32_t number = 0;  // 0-based
+  std::uint32_t count = 0;
+  std::uint32_t set_tensors = 0;
+  std::uint64_t file_bytes_before = 0;   // written by the shards before
+  std::uint64_t tensor_bytes_after = 0;  // still to come after this one
+};
+
+// One shard through its format's writer: GGUF with the split keys (the model's keys in the first
+// split only), safetensors with the metadata in every shard as Hugging Face writes it.
+Result<GenReport> write_shard(const std::filesystem::path& path, const GenOptions& options,
+                              std::span<const TensorSpec> part, const nlohmann::ordered_json& metadata,
+                              const ShardPlace& place) {
+  // One progress scale over the whole set: the files before, this one as its writer counts it,
+  // and the tensor bytes still to come.
+  GenOptions shard_options = options;
+  shard_options.shards = 0;
+  if (options.progress) {
+    shard_options.progress = [&options, place](std::uint64_t done, std::uint64_t total) {
+      options.progress(place.file_bytes_before + done,
+                       place.file_bytes_before + total + place.tensor_bytes_after);
+    };
+  }
+  if (options.format == Format::safetensors) return write_safetensors(path, shard_options, part, metadata);
+  return write_gguf(path, shard_options, part,
+                    place.number == 0 ? metadata : nlohmann::ordered_json::object(),
+                    GgufSplit{.number = static_cast<std::uint16_t>(place.number),
+                              .count = static_cast<std::uint16_t>(place.count),
+                              .tensor_count = static_cast<std::int32_t>(place.set_tensors)});
+}
+
+}  // namespace
+
+Result<GenReport> write_checkpoint(const std::filesystem::path& dir, const GenOptions& options,
+                                   std::span<const TensorSpec> tensors,
+                                   const nlohmann::ordered_json& metadata) {
+  RINGLOAD_TRY_VOID(check_checkpoint_options(options, metadata));
   // Once for the whole set: names must be unique across shards, not just within one.
   RINGLOAD_TRY_VOID(check_tensor_specs(options.format, tensors));
   const std::vector<std::size_t> starts = RINGLOAD_TRY(shard_starts(tensors, options.shards));
@@ -128,29 +165,16 @@ Result<GenReport> write_checkpoint(const std::filesystem::path& dir, const GenOp
     const auto part = tensors.subspan(starts[shard], end - starts[shard]);
     std::uint64_t part_bytes = 0;
     for (const TensorSpec& t : part) part_bytes += t.size;
-    // One progress scale over the whole set: the files before, this one as its writer counts it,
-    // and the tensor bytes still to come.
-    GenOptions shard_options = options;
-    shard_options.shards = 0;
-    const std::uint64_t done_before = report.file_bytes;
-    const std::uint64_t bytes_after = all_tensor_bytes - report.tensor_bytes - part_bytes;
-    if (options.progress) {
-      shard_options.progress = [&options, done_before, bytes_after](std::uint64_t done, std::uint64_t total) {
-        options.progress(done_before + done, done_before + total + bytes_after);
-      };
-    }
+    const ShardPlace place{.number = shard,
+                           .count = count,
+                           .set_tensors = static_cast<std::uint32_t>(tensors.size()),
+                           .file_bytes_before = report.file_bytes,
+                           .tensor_bytes_after = all_tensor_bytes - report.tensor_bytes - part_bytes};
     const std::filesystem::path path = dir / shard_file_name(options.format, shard + 1, count);
-    auto written =
-        options.format == Format::gguf
-            ? write_gguf(path, shard_options, part, shard == 0 ? metadata : nlohmann::ordered_json::object(),
-                         GgufSplit{.number = static_cast<std::uint16_t>(shard),
-                                   .count = static_cast<std::uint16_t>(count),
-                                   .tensor_count = static_cast<std::int32_t>(tensors.size())})
-            : write_safetensors(path, shard_options, part, metadata);
-    if (!written) return std::move(written).error();
-    report.file_bytes += written->file_bytes;
-    report.tensor_bytes += written->tensor_bytes;
-    report.tensor_count += written->tensor_count;
+    const GenReport written = RINGLOAD_TRY(write_shard(path, options, part, metadata, place));
+    report.file_bytes += written.file_bytes;
+    report.tensor_bytes += written.tensor_bytes;
+    report.tensor_count += written.tensor_count;
     report.files.push_back(path);
   }
   if (options.format == Format::safetensors) {
