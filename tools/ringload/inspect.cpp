@@ -31,7 +31,7 @@ Json model_json(const Model& model) {
   return Json{{"path", model.path()},
               {"format", std::string(to_string(model.format()))},
               {"file_size", model.file_size()},
-              {"metadata", model.metadata()},
+              {"metadata", to_json(model.metadata())},
               {"tensors", std::move(tensors)}};
 }
 
@@ -60,7 +60,7 @@ void print_table(const Model& model) {
   fmt::print("{}\n  format {}  file {}  {} tensors, {} of tensor data{}\n", model.path(),
              to_string(model.format()), format_bytes(model.file_size()), tensors.size(), format_bytes(total),
              model.is_mmap() ? "" : "  (decompressed in memory)");
-  const auto& meta = model.metadata();
+  const Json meta = to_json(model.metadata());
   if (!meta.empty()) {
     fmt::print("  metadata ({} keys):\n", meta.size());
     for (const auto& [key, value] : meta.items()) {
