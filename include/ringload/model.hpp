@@ -10,10 +10,9 @@
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "ringload/dtype.hpp"
 #include "ringload/error.hpp"
+#include "ringload/metadata.hpp"
 
 namespace ringload {
 
@@ -64,7 +63,8 @@ class Model {
   [[nodiscard]] std::vector<std::string> tensor_names() const;         // in file order
   [[nodiscard]] Result<TensorInfo> tensor(std::string_view name) const;
   [[nodiscard]] Result<std::span<const std::byte>> tensor_bytes(std::string_view name) const;
-  [[nodiscard]] const nlohmann::ordered_json& metadata() const noexcept;
+  // An object: GGUF's key/values, safetensors' "__metadata__" strings, APR's JSON metadata.
+  [[nodiscard]] const MetadataValue& metadata() const noexcept;
 
   // Drops the mapping's pages (MADV_DONTNEED) and then the file's page cache
   // (POSIX_FADV_DONTNEED), in that order: the kernel keeps cached pages that are still mapped.

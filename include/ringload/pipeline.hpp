@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ringload/checkpoint.hpp"
 #include "ringload/error.hpp"
 #include "ringload/model.hpp"
 #include "ringload/sink.hpp"
@@ -95,6 +96,15 @@ struct TensorDigest {
   std::uint64_t offset = 0;  // absolute file offset of the first loaded byte
   std::uint64_t size = 0;    // bytes loaded
   std::string sha256;        // lower-case hex; empty unless checksum_sha256
+  std::string file;          // the file that holds it (a checkpoint's file path)
+};
+
+// One file of a load (a checkpoint loads several).
+struct FileReport {
+  std::string path;
+  std::uint64_t bytes = 0;                  // tensor bytes delivered from it
+  double wall_s = 0;                        // from its first read to its last chunk delivered
+  Strategy strategy = Strategy::automatic;  // what ran for it (auto decides per file)
 };
 
 struct LoadReport {
@@ -125,6 +135,7 @@ struct LoadReport {
   std::vector<std::string> warnings;
   std::vector<TimelineSpan> timeline;
   std::vector<TensorDigest> digests;  // per loaded tensor, file order
+  std::vector<FileReport> files;      // per file, load order
   // async_load's completion: why the load failed or was cancelled (file, tensor, byte offset),
   // beside an error_code that holds only the kind; empty on success.
   std::optional<Error> error;
@@ -149,6 +160,8 @@ class Loader {
   ~Loader();
 
   Result<LoadReport> load(const Model& model, Sink& sink, const PipelineOptions& options);
+  // A whole checkpoint through one plan: one ring, one io_uring, no drain between files.
+  Result<LoadReport> load(const Checkpoint& checkpoint, Sink& sink, const PipelineOptions& options);
 
  private:
   std::unique_ptr<LoadEngine> engine_;
@@ -157,6 +170,9 @@ class Loader {
 // One-shot helpers: a Loader for one load.
 [[nodiscard]] Result<LoadReport> load_into(const Model& model, Sink& sink,
                                            const PipelineOptions& options = {});
+[[nodiscard]] Result<LoadReport> load_into(const Checkpoint& checkpoint, Sink& sink,
+                                           const PipelineOptions& options = {});
+// Any checkpoint path (one file, a directory, an index, a GGUF split): see checkpoint.hpp.
 [[nodiscard]] Result<LoadReport> load_into(const std::filesystem::path& path, Sink& sink,
                                            const PipelineOptions& options = {});
 

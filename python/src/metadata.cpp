@@ -4,8 +4,6 @@
 
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 namespace py = pybind11;
 
 namespace ringload::python {
@@ -17,26 +15,25 @@ py::object text(const std::string& s) {
   return py::reinterpret_steal<py::object>(decoded);
 }
 
-py::object convert(const nlohmann::ordered_json& value) {
-  using Type = nlohmann::json::value_t;
-  switch (value.type()) {
-    case Type::null:
-    case Type::discarded: return py::none();
-    case Type::boolean: return py::bool_(value.get<bool>());
-    case Type::number_integer: return py::int_(value.get<std::int64_t>());
-    case Type::number_unsigned: return py::int_(value.get<std::uint64_t>());
-    case Type::number_float: return py::float_(value.get<double>());
-    case Type::string: return text(value.get_ref<const std::string&>());
-    case Type::binary: return py::bytes(std::string(value.get_binary().begin(), value.get_binary().end()));
-    case Type::array: {
-      py::list list(value.size());
+py::object convert(const MetadataValue& value) {
+  using Kind = MetadataValue::Kind;
+  switch (value.kind()) {
+    case Kind::null: return py::none();
+    case Kind::boolean: return py::bool_(*value.if_bool());
+    case Kind::int64: return py::int_(*value.if_int64());
+    case Kind::uint64: return py::int_(*value.if_uint64());
+    case Kind::float64: return py::float_(*value.if_double());
+    case Kind::string: return text(*value.if_string());
+    case Kind::array: {
+      const MetadataValue::Array& elements = *value.if_array();
+      py::list list(elements.size());
       std::size_t i = 0;
-      for (const auto& item : value) list[i++] = convert(item);
+      for (const MetadataValue& item : elements) list[i++] = convert(item);
       return list;
     }
-    case Type::object: {
+    case Kind::object: {
       py::dict dict;
-      for (const auto& [key, item] : value.items()) dict[text(key)] = convert(item);
+      for (const auto& [key, item] : *value.if_object()) dict[text(key)] = convert(item);
       return dict;
     }
   }

@@ -23,7 +23,7 @@ struct Job {
   Sink* sink = nullptr;
   PipelineOptions options;
   AsyncLoader::Completion done;
-  std::optional<Model> model;  // declared before the run that refers to it: destroyed after it
+  std::optional<Checkpoint> checkpoint;  // declared before the run that refers to it: destroyed after it
   std::unique_ptr<LoadRun> run;
 };
 
@@ -100,13 +100,14 @@ void AsyncLoader::Impl::admit(std::unique_ptr<Job> job) {
   if (job->options.cancel.cancelled()) {
     return fail(*job, cancelled(job->path, "the load was cancelled before it started"));
   }
-  auto model = Model::load(job->path);
-  if (!model) return fail(*job, model.error());
-  job->model = std::move(model).value();
+  // Any checkpoint path: one file, a directory, an index, a GGUF split set.
+  auto checkpoint = Checkpoint::open(job->path);
+  if (!checkpoint) return fail(*job, checkpoint.error());
+  job->checkpoint = std::move(checkpoint).value();
   // Every load uses the loader's ring, whatever it asked for: one ring, never re-made.
   job->options.slot_count = options.slot_count;
   job->options.slot_size = options.slot_size;
-  job->run = std::make_unique<LoadRun>(engine, *job->model, *job->sink, job->options);
+  job->run = std::make_unique<LoadRun>(engine, *job->checkpoint, *job->sink, job->options);
   if (auto begun = job->run->begin(); !begun) return fail(*job, begun.error());
   rings_created.store(engine.rings_created(), std::memory_order_relaxed);
   if (const StagingRing* ring = engine.current_ring()) {

@@ -6,11 +6,12 @@ namespace ringload {
 namespace {
 
 std::optional<std::uint64_t> unsigned_value(const ModelMetadata& metadata, const char* key) {
-  const auto it = metadata.find(key);
-  if (it == metadata.end() || !it->is_number_integer()) return std::nullopt;
-  if (it->is_number_unsigned()) return it->template get<std::uint64_t>();
-  const auto v = it->template get<std::int64_t>();
-  return v < 0 ? std::nullopt : std::optional<std::uint64_t>(static_cast<std::uint64_t>(v));
+  const MetadataValue* value = metadata.find(key);
+  if (value == nullptr) return std::nullopt;
+  if (const std::uint64_t* u = value->if_uint64()) return *u;
+  const std::int64_t* i = value->if_int64();
+  return i != nullptr && *i >= 0 ? std::optional<std::uint64_t>(static_cast<std::uint64_t>(*i))
+                                 : std::nullopt;
 }
 
 Error split_error(ErrorKind kind, std::string message, const CheckpointFile& file) {

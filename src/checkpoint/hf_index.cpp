@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "format/safetensors_scan.hpp"
+#include "base/json_reader.hpp"
 #include "io/file.hpp"
 
 namespace ringload {
@@ -20,18 +20,17 @@ Error index_error(ErrorKind kind, std::string message, const std::filesystem::pa
   return e;
 }
 
-// Reads an index straight into an HfIndex. Scanned, not parsed into a DOM: a 20,000-tensor index
-// is a 20,000-key object, and inserting into an ordered_json object is linear in its keys (the
-// whole parse quadratic: ~30 ms of a checkpoint open that otherwise takes ~10). The scanner is the
-// safetensors header's: strict JSON, duplicate keys refused, errors at their byte offset.
+// Reads an index straight into an HfIndex, with the library's JSON reader (strict, duplicate keys
+// refused, errors at their byte offset) and no document in between: a 20,000-tensor index is a
+// 20,000-key object, and building it as a document first cost more than the rest of the open.
 class IndexReader {
  public:
   IndexReader(std::string_view text, const std::filesystem::path& path)
       : json_(text, 0), index_{.path = path, .weight_map = {}, .shards = {}} {}
 
   Result<HfIndex> read() && {
-    if (!scan_root()) {
-      Error e = json_.take_error();
+    if (auto scanned = scan(); !scanned) {
+      Error e = std::move(scanned).error();
       e.kind = ErrorKind::malformed_index;
       e.message = "the checkpoint index is not valid JSON: " + e.message;
       e.path = index_.path.string();
@@ -54,44 +53,51 @@ class IndexReader {
  private:
   static constexpr int kMemberDepth = 2;  // the value of a top-level member
 
-  bool scan_root() {
-    JsonToken token;
-    if (!json_.next(token)) return false;
-    if (token.kind != JsonTokenKind::begin_object) return json_.skip_value(token, 1) && json_.expect_end();
+  Result<void> scan() {
+    JsonReader::Value root = RINGLOAD_TRY(json_.root());
+    if (RINGLOAD_TRY(json_.type_of(root)) != JsonReader::Type::object) {
+      RINGLOAD_TRY_VOID(json_.skip(root, 1));
+      return json_.finish();
+    }
     JsonKeySet keys;
-    const bool ok = json_.for_each_member(keys, [&](std::string_view key, const JsonToken& value) {
-      if (key != "weight_map" || value.kind != JsonTokenKind::begin_object) {
-        return json_.skip_value(value, kMemberDepth);
+    RINGLOAD_TRY_VOID(json_.for_each_member(root, 1, keys, true, [&](JsonMember& member) -> Result<void> {
+      if (member.key != "weight_map" ||
+          RINGLOAD_TRY(json_.type_of(member.value)) != JsonReader::Type::object) {
+        return json_.skip(member.value, kMemberDepth);
       }
       has_map_ = true;
       JsonKeySet tensors;
-      return json_.for_each_member(
-          tensors, [&](std::string_view tensor, const JsonToken& shard) { return add(tensor, shard); });
-    });
-    return ok && json_.expect_end();
+      return json_.for_each_member(member.value, kMemberDepth, tensors, true,
+                                   [&](JsonMember& entry) { return add(entry); });
+    }));
+    return json_.finish();
   }
 
   // One weight_map entry. The first that breaks a rule is kept and the scan goes on: a syntax
-  // error later in the text wins, as it would have in a DOM parse.
-  bool add(std::string_view tensor, const JsonToken& shard) {
-    const std::string_view file =
-        shard.kind == JsonTokenKind::string ? json_.string_value(shard) : std::string_view();
+  // error later in the text wins, as it would in a parse before any rule was checked.
+  Result<void> add(JsonMember& entry) {
+    std::string_view file;
+    if (RINGLOAD_TRY(json_.type_of(entry.value)) == JsonReader::Type::string) {
+      file = RINGLOAD_TRY(json_.read_string(entry.value));
+    } else {
+      RINGLOAD_TRY_VOID(json_.skip(entry.value, kMemberDepth + 1));
+    }
     // Empty, or a path with '/' that could reach outside the directory.
     if (file.empty() || file.find('/') != std::string_view::npos) {
       if (!broken_) {
         broken_ =
             index_error(ErrorKind::malformed_index,
                         "weight_map must map each tensor to a shard's file name in the index's directory",
-                        index_.path, std::string(tensor));
+                        index_.path, std::string(entry.key));
       }
-      return shard.kind == JsonTokenKind::string || json_.skip_value(shard, kMemberDepth + 1);
+      return {};
     }
     if (shards_.find(file) == shards_.end()) shards_.emplace(file);
-    index_.weight_map.emplace_hint(index_.weight_map.end(), std::string(tensor), std::string(file));
-    return true;
+    index_.weight_map.emplace_hint(index_.weight_map.end(), std::string(entry.key), std::string(file));
+    return {};
   }
 
-  JsonScanner json_;
+  JsonReader json_;
   HfIndex index_;
   std::set<std::string, std::less<>> shards_;
   std::optional<Error> broken_;

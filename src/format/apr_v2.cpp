@@ -175,17 +175,17 @@ Result<void> check_sections(const Header& h, std::uint64_t image_bytes) {
   return {};
 }
 
-Result<nlohmann::ordered_json> parse_metadata(std::span<const std::byte> image, const Header& h) {
-  if (h.metadata_size == 0) return nlohmann::ordered_json::object();  // realizar's reading
+Result<MetadataValue> parse_metadata(std::span<const std::byte> image, const Header& h) {
+  if (h.metadata_size == 0) return MetadataValue::object();  // realizar's reading
   const std::string_view text(reinterpret_cast<const char*>(image.data() + h.metadata_offset),
                               h.metadata_size);
   // aprender parses metadata to a generic JSON value first, where a repeated key replaces the
   // earlier one; files it reads must load here too.
   auto metadata =
-      RINGLOAD_TRY(parse_json(text, h.metadata_offset, JsonParseOptions{.reject_duplicate_keys = false}));
+      RINGLOAD_TRY(read_json(text, h.metadata_offset, JsonParseOptions{.reject_duplicate_keys = false}));
   if (!metadata.is_object()) {
     return make_error(ErrorKind::malformed_header,
-                      fmt::format("metadata is a JSON {}, expected a JSON object", metadata.type_name()),
+                      fmt::format("metadata is a JSON {}, expected a JSON object", json_type_name(metadata)),
                       h.metadata_offset);
   }
   return metadata;

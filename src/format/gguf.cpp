@@ -23,8 +23,6 @@
 namespace ringload {
 namespace {
 
-using Json = nlohmann::ordered_json;
-
 using gguf::kAlignmentKey;
 using gguf::kDefaultAlignment;
 using gguf::kGgmlTypes;
@@ -201,7 +199,7 @@ Result<ValueType> read_value_type(GgufCursor& cursor, std::string_view what) {
 }
 
 // Decodes one fixed-width value; `p` points at sizeof-type bytes already bounds-checked.
-Json decode_fixed(ValueType type, const std::byte* p) {
+MetadataValue decode_fixed(ValueType type, const std::byte* p) {
   switch (type) {
     case ValueType::u8: return load_le<std::uint8_t>(p);
     case ValueType::i8: return load_le<std::int8_t>(p);
@@ -209,7 +207,7 @@ Json decode_fixed(ValueType type, const std::byte* p) {
     case ValueType::i16: return load_le<std::int16_t>(p);
     case ValueType::u32: return load_le<std::uint32_t>(p);
     case ValueType::i32: return load_le<std::int32_t>(p);
-    case ValueType::f32: return load_le<float>(p);
+    case ValueType::f32: return static_cast<double>(load_le<float>(p));
     // The spec allows only 0 and 1; ggml reads any non-zero byte as true, and so do we.
     case ValueType::boolean: return load_le<std::uint8_t>(p) != 0;
     case ValueType::u64: return load_le<std::uint64_t>(p);
@@ -218,10 +216,10 @@ Json decode_fixed(ValueType type, const std::byte* p) {
     case ValueType::string:
     case ValueType::array: break;
   }
-  return nullptr;
+  return {};
 }
 
-Result<Json> read_array(GgufCursor& cursor) {
+Result<MetadataValue> read_array(GgufCursor& cursor) {
   const std::uint64_t at = cursor.pos();
   const ValueType elem_type = RINGLOAD_TRY(read_value_type(cursor, "array element type"));
   if (elem_type == ValueType::array) {
@@ -240,23 +238,22 @@ Result<Json> read_array(GgufCursor& cursor) {
                                   count, min_each, cursor.remaining()),
                       at);
   }
-  Json array = Json::array();
-  auto& elems = array.get_ref<Json::array_t&>();
+  MetadataValue::Array elems;
   if (fixed != 0) {
     const auto bytes = RINGLOAD_TRY(cursor.read_bytes(*need, "array elements"));
     for (std::uint64_t i = 0; i < count; ++i) {
       elems.push_back(decode_fixed(elem_type, bytes.data() + i * fixed));
     }
-    return array;
+    return MetadataValue(std::move(elems));
   }
   for (std::uint64_t i = 0; i < count; ++i) {
-    elems.emplace_back(std::string(RINGLOAD_TRY(cursor.read_string("string array element"))));
+    elems.emplace_back(RINGLOAD_TRY(cursor.read_string("string array element")));
   }
-  return array;
+  return MetadataValue(std::move(elems));
 }
 
-Result<Json> read_value(GgufCursor& cursor, ValueType type) {
-  if (type == ValueType::string) return Json(std::string(RINGLOAD_TRY(cursor.read_string("string value"))));
+Result<MetadataValue> read_value(GgufCursor& cursor, ValueType type) {
+  if (type == ValueType::string) return MetadataValue(RINGLOAD_TRY(cursor.read_string("string value")));
   if (type == ValueType::array) return read_array(cursor);
   const auto bytes = RINGLOAD_TRY(cursor.read_bytes(fixed_value_bytes(type), "metadata value"));
   return decode_fixed(type, bytes.data());
@@ -264,7 +261,7 @@ Result<Json> read_value(GgufCursor& cursor, ValueType type) {
 
 // general.alignment must be a u32 non-zero power of two (ggml's rule; the spec's "multiple of 8"
 // is looser but no writer relies on it).
-Result<std::uint64_t> check_alignment(ValueType type, std::uint64_t type_at, const Json& value,
+Result<std::uint64_t> check_alignment(ValueType type, std::uint64_t type_at, const MetadataValue& value,
                                       std::uint64_t value_at) {
   if (type != ValueType::u32) {
     return make_error(ErrorKind::malformed_header,
@@ -272,7 +269,7 @@ Result<std::uint64_t> check_alignment(ValueType type, std::uint64_t type_at, con
                                   static_cast<std::uint32_t>(type)),
                       type_at);
   }
-  const auto* alignment = value.get_ptr<const Json::number_unsigned_t*>();
+  const std::uint64_t* alignment = value.if_uint64();
   if (alignment == nullptr || !is_power_of_two(*alignment)) {
     return make_error(ErrorKind::malformed_header,
                       fmt::format("{} is {}; it must be a non-zero power of two", kAlignmentKey,
@@ -283,13 +280,12 @@ Result<std::uint64_t> check_alignment(ValueType type, std::uint64_t type_at, con
 }
 
 struct MetadataResult {
-  Json metadata = Json::object();
+  MetadataValue::Object metadata;
   std::uint64_t alignment = kDefaultAlignment;
 };
 
 Result<MetadataResult> read_metadata(GgufCursor& cursor, std::uint64_t kv_count) {
   MetadataResult out;
-  auto& object = out.metadata.get_ref<Json::object_t&>();
   // Views into the image, which outlives the parse; a hash set keeps duplicate checks O(1).
   std::unordered_set<std::string_view> seen;
   for (std::uint64_t i = 0; i < kv_count; ++i) {
@@ -305,11 +301,9 @@ Result<MetadataResult> read_metadata(GgufCursor& cursor, std::uint64_t kv_count)
     const std::uint64_t type_at = cursor.pos();
     const ValueType type = RINGLOAD_TRY(read_value_type(cursor, "metadata value type"));
     const std::uint64_t value_at = cursor.pos();
-    Json value = RINGLOAD_TRY(read_value(cursor, type));
+    MetadataValue value = RINGLOAD_TRY(read_value(cursor, type));
     if (key == kAlignmentKey) out.alignment = RINGLOAD_TRY(check_alignment(type, type_at, value, value_at));
-    // Straight onto the ordered map's vector: ordered_map::emplace searches linearly for the key,
-    // which is quadratic in the key count, and `seen` already proved the key new.
-    object.Json::object_t::Container::emplace_back(std::string(key), std::move(value));
+    out.metadata.push_back({std::string(key), std::move(value)});
   }
   return out;
 }

@@ -4,8 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "ringload/metadata.hpp"
 #include "ringload/model.hpp"
 
 namespace ringload {
@@ -14,7 +13,7 @@ struct TensorTable {
   Format format = Format::safetensors;
   std::uint32_t version = 0;        // GGUF 1/2/3, APR 2, safetensors 0 (no version field)
   std::vector<TensorInfo> tensors;  // sorted by offset (ties: by name)
-  nlohmann::ordered_json metadata = nlohmann::ordered_json::object();
+  MetadataValue metadata = MetadataValue::object();
   std::uint64_t data_offset = 0;  // absolute start of the data section
   std::uint64_t alignment = 1;    // alignment every tensor start obeys (absolute offsets)
 };

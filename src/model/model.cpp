@@ -148,7 +148,7 @@ std::span<const std::byte> Model::image() const noexcept { return impl_->image()
 std::uint64_t Model::data_offset() const noexcept { return impl_->table.data_offset; }
 std::uint64_t Model::alignment() const noexcept { return impl_->table.alignment; }
 std::span<const TensorInfo> Model::tensors() const noexcept { return impl_->table.tensors; }
-const nlohmann::ordered_json& Model::metadata() const noexcept { return impl_->table.metadata; }
+const MetadataValue& Model::metadata() const noexcept { return impl_->table.metadata; }
 int Model::fd() const noexcept { return impl_->mapped ? impl_->fd.get() : -1; }
 
 std::vector<std::string> Model::tensor_names() const {

@@ -15,6 +15,17 @@ bool ChunkWindow::can_start() const noexcept {
   return !free_slots_.empty();
 }
 
+bool ChunkWindow::wants_more() const noexcept {
+  if (next_start_ < chunks_) return false;
+  return in_place_ ? next_start_ == next_deliver_ : !free_slots_.empty();
+}
+
+void ChunkWindow::add_chunks(std::uint32_t count) {
+  chunks_ += count;
+  slot_of_.resize(chunks_, kNoSlot);
+  ready_.resize(chunks_, false);
+}
+
 std::uint32_t ChunkWindow::start_next() {
   std::uint32_t slot = kNoSlot;
   if (!in_place_) {

@@ -18,6 +18,10 @@ class ChunkWindow {
   ChunkWindow(std::uint32_t chunks, std::uint32_t slots);
 
   [[nodiscard]] bool can_start() const noexcept;
+  // Every chunk planned so far is started and another could be: time to plan the next file.
+  [[nodiscard]] bool wants_more() const noexcept;
+  // The next file's chunks, planned after the ones before.
+  void add_chunks(std::uint32_t count);
   // Takes a free slot (kNoSlot in place) for the next chunk; returns it.
   std::uint32_t start_next();
   void completed(std::uint32_t chunk) { ready_[chunk] = true; }

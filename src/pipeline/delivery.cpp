@@ -1,11 +1,14 @@
 #include "pipeline/delivery.hpp"
 
+#include <algorithm>
+
 namespace ringload {
 
 Delivery::Delivery(const Plan& plan, Sink& sink, const PipelineOptions& options, LoadReport& report,
-                   Clock::time_point start)
+                   Clock::time_point start, const LoadFiles& files)
     : plan_(plan),
       sink_(sink),
+      files_(files),
       options_(options),
       report_(report),
       start_(start),
@@ -30,6 +33,8 @@ void Delivery::delivered_by_source(const Chunk& chunk) {
 }
 
 void Delivery::tensors_ready_through(std::int64_t through) {
+  through_ = std::max(through_, through);
+  through = through_;
   while (next_ready_ < plan_.tensors.size() && plan_.last_chunk[next_ready_] <= through) fire_next();
 }
 
@@ -47,7 +52,7 @@ double Delivery::now() const { return std::chrono::duration<double>(Clock::now()
 void Delivery::fire_next() {
   const SinkTensor& t = plan_.tensors[next_ready_];
   if (report_.time_to_first_tensor_s < 0) report_.time_to_first_tensor_s = now();
-  TensorDigest d{t.info->name, t.file_offset, t.size, {}};
+  TensorDigest d{t.info->name, t.file_offset, t.size, {}, files_.path(t.info->file)};
   if (options_.checksum_sha256) {
     auto& digest = digests_[next_ready_];
     if (!digest) {

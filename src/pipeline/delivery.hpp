@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/sha256.hpp"
+#include "pipeline/load_files.hpp"
 #include "pipeline/plan.hpp"
 #include "ringload/pipeline.hpp"
 
@@ -20,7 +21,7 @@ class Delivery {
   using Clock = std::chrono::steady_clock;
 
   Delivery(const Plan& plan, Sink& sink, const PipelineOptions& options, LoadReport& report,
-           Clock::time_point start);
+           Clock::time_point start, const LoadFiles& files);
 
   // Writes every piece of `chunk` from `bytes` (the chunk's bytes from its file_offset), which
   // live in staging slot `slot` (kNoSlot: memory the source keeps until the load ends).
@@ -31,6 +32,8 @@ class Delivery {
   // Fires on_tensor_ready for every tensor complete once chunks [0, through] are at the sink
   // (-1: before any chunk), in file order.
   void tensors_ready_through(std::int64_t through);
+  // Another file was planned: its tensors whose chunks are already at the sink (empty ones) fire.
+  void recheck() { tensors_ready_through(through_); }
   void progress(bool force);
 
   [[nodiscard]] double now() const;
@@ -40,11 +43,13 @@ class Delivery {
 
   const Plan& plan_;
   Sink& sink_;
+  const LoadFiles& files_;
   const PipelineOptions& options_;
   LoadReport& report_;
   Clock::time_point start_;
   std::vector<std::optional<Sha256>> digests_;
   std::size_t next_ready_ = 0;
+  std::int64_t through_ = -1;
   std::uint64_t bytes_done_ = 0;
   Clock::time_point last_progress_{};
 };

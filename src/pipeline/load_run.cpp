@@ -1,14 +1,13 @@
-// LoadRun's schedule: starts reads into free slots, reaps them, delivers chunks in plan order,
-// releases what was delivered and recycles slots the sink is done with, a quantum at a time.
-// (begin() is load_setup.cpp.)
+// LoadRun's schedule: opens the next file when the ring has room for its chunks, starts reads
+// into free slots, reaps them, delivers chunks in plan order, releases what was delivered, closes
+// each file after its last chunk and recycles slots the sink is done with, a quantum at a time.
+// (The setup is load_setup.cpp.)
+#include <algorithm>
+#include <limits>
+
 #include "pipeline/load_run.hpp"
 
 namespace ringload {
-
-LoadRun::LoadRun(LoadEngine& engine, const Model& model, Sink& sink, PipelineOptions options)
-    : engine_(engine), model_(model), sink_(sink), options_(std::move(options)) {}
-
-LoadRun::~LoadRun() = default;
 
 void LoadRun::warn(std::string_view message) {
   report_.warnings.emplace_back(message);
@@ -16,7 +15,7 @@ void LoadRun::warn(std::string_view message) {
 }
 
 Error LoadRun::located(Error e) const {
-  if (e.path.empty()) e.path = model_.path();
+  if (e.path.empty()) e.path = files_.path();
   return e;
 }
 
@@ -24,7 +23,7 @@ Result<bool> LoadRun::step(std::uint64_t quantum_bytes, const YieldCheck& yield)
   const CpuMeter meter(cpu_);
   std::uint64_t started_bytes = 0;
   bool yielding = false;
-  while (!window_->all_delivered()) {
+  while (!window_->all_delivered() || more_files()) {
     if (cancelled()) return located(make_error(ErrorKind::cancelled, "the load was cancelled"));
     RINGLOAD_TRY_VOID(recycle(/*wait=*/false));
     if (!yielding && yield) {
@@ -35,11 +34,20 @@ Result<bool> LoadRun::step(std::uint64_t quantum_bytes, const YieldCheck& yield)
         started_bytes = 0;  // nobody else wants the ring: another quantum, no drain
       }
     }
-    if (!yielding) RINGLOAD_TRY_VOID(start_reads(quantum_bytes, started_bytes));
-    if (yielding && window_->all_started_delivered() && source_->in_flight() == 0) {
-      // Our turn is over: hand back every slot, so the next load starts with the whole ring.
-      RINGLOAD_TRY_VOID(recycle(/*wait=*/true));
-      return false;
+    if (!yielding) {
+      // The next file's first reads go out while this one's last chunks are still in flight.
+      while (more_files() && window_->wants_more() && started_bytes < quantum_bytes) {
+        RINGLOAD_TRY_VOID(open_next_file());
+      }
+      RINGLOAD_TRY_VOID(start_reads(quantum_bytes, started_bytes));
+    }
+    if (window_->all_started_delivered() && in_flight() == 0 && (yielding || window_->all_delivered())) {
+      if (yielding) {
+        // Our turn is over: hand back every slot, so the next load starts with the whole ring.
+        RINGLOAD_TRY_VOID(recycle(/*wait=*/true));
+        return false;
+      }
+      if (!more_files()) break;
     }
     RINGLOAD_TRY_VOID(reap());
     RINGLOAD_TRY_VOID(deliver_ready());
@@ -47,21 +55,23 @@ Result<bool> LoadRun::step(std::uint64_t quantum_bytes, const YieldCheck& yield)
   // Every chunk is delivered; the last tensors are ready once the sink has finished with them.
   RINGLOAD_TRY_VOID(sink_.finish());
   RINGLOAD_TRY_VOID(recycle(/*wait=*/true));
-  delivery_->tensors_ready_through(static_cast<std::int64_t>(plan_->chunks.size()));
+  delivery_->tensors_ready_through(std::numeric_limits<std::int64_t>::max() - 1);
   return true;
 }
 
 Result<void> LoadRun::start_reads(std::uint64_t quantum_bytes, std::uint64_t& started_bytes) {
   ChunkWindow& window = *window_;
-  while (started_bytes < quantum_bytes && window.can_start() && source_->in_flight() < options_.queue_depth) {
+  while (started_bytes < quantum_bytes && window.can_start() && in_flight() < options_.queue_depth) {
     const std::uint32_t chunk = window.next_start();
     const Chunk& c = plan_->chunks[chunk];
+    FileRun& run = runs_[c.file];
     const std::uint32_t slot = window.start_next();
     read_span_[chunk] = spans_.size();
-    spans_.push_back(
-        TimelineSpan{TimelineSpan::Stage::read, slot, c.file_offset, c.valid, delivery_->now(), 0});
+    const double now = delivery_->now();
+    if (run.first_read_s < 0) run.first_read_s = now;
+    spans_.push_back(TimelineSpan{TimelineSpan::Stage::read, slot, c.file_offset, c.valid, now, 0});
     const auto buffer = slot == kNoSlot ? std::span<std::byte>{} : ring_->slot(slot);
-    if (auto started = source_->start(ChunkRequest{chunk, slot, &c, buffer}); !started) {
+    if (auto started = run.source->start(ChunkRequest{chunk, slot, &c, buffer}); !started) {
       return located(std::move(started).error());
     }
     started_bytes += c.valid;
@@ -69,17 +79,42 @@ Result<void> LoadRun::start_reads(std::uint64_t quantum_bytes, std::uint64_t& st
   return {};
 }
 
+std::uint32_t LoadRun::in_flight() const {
+  std::uint32_t total = 0;
+  std::vector<const void*> counted;
+  for (const FileRun& run : runs_) {
+    if (!run.source || std::find(counted.begin(), counted.end(), run.source->reap_group()) != counted.end())
+      continue;
+    counted.push_back(run.source->reap_group());
+    total += run.source->in_flight();
+  }
+  return total;
+}
+
 Result<void> LoadRun::reap() {
   const ChunkWindow& window = *window_;
   const bool wait = !window.next_ready();
-  if (wait && window.all_started_delivered() && source_->in_flight() == 0) {
+  if (wait && window.all_started_delivered() && in_flight() == 0) {
     // Nothing in flight and no slot free: wait for the sink to hand one back.
     if (!window.draining())
       return located(make_error(ErrorKind::io, "pipeline stalled: no slot in flight or draining"));
     return sink_.wait_slot_idle(window.oldest_draining_slot());
   }
+  // Block only on the source of the chunk delivered next; take what the others have.
+  const void* waited_on = nullptr;
+  if (wait && window.next_deliver() < plan_->chunks.size()) {
+    waited_on = runs_[plan_->chunks[window.next_deliver()].file].source->reap_group();
+  }
   done_.clear();
-  if (auto reaped = source_->reap(wait, done_); !reaped) return located(std::move(reaped).error());
+  std::vector<const void*> reaped;
+  for (FileRun& run : runs_) {
+    if (!run.source || std::find(reaped.begin(), reaped.end(), run.source->reap_group()) != reaped.end())
+      continue;
+    reaped.push_back(run.source->reap_group());
+    if (auto r = run.source->reap(run.source->reap_group() == waited_on, done_); !r) {
+      return located(std::move(r).error());
+    }
+  }
   for (const ChunkDone& d : done_) {
     window_->completed(d.chunk);
     arrived_[d.chunk] = d;
@@ -89,37 +124,42 @@ Result<void> LoadRun::reap() {
 }
 
 Result<void> LoadRun::deliver_ready() {
-  ChunkWindow& window = *window_;
-  while (window.next_ready()) {
+  while (window_->next_ready()) {
     if (cancelled()) return located(make_error(ErrorKind::cancelled, "the load was cancelled"));
-    const std::uint32_t chunk = window.next_deliver();
-    const Chunk& c = plan_->chunks[chunk];
-    const ChunkDone& arrived = arrived_[chunk];
-    const std::uint32_t slot = window.slot_of(chunk);
-    const double copy_start = delivery_->now();
-    if (arrived.delivered) {
-      delivery_->delivered_by_source(c);
-    } else if (auto delivered = delivery_->deliver(c, arrived.bytes, slot); !delivered) {
-      return located(std::move(delivered).error());
-    }
-    spans_.push_back(
-        TimelineSpan{TimelineSpan::Stage::copy, slot, c.file_offset, c.valid, copy_start, delivery_->now()});
-    if (releaser_ && source_->needs().release_as_delivered) {
-      const double release_start = delivery_->now();
-      // Bytes before the next chunk's start are done with (the next chunk may share a page).
-      const auto& chunks = plan_->chunks;
-      releaser_->delivered_up_to(chunk + 1 < chunks.size() ? chunks[chunk + 1].file_offset
-                                                           : c.file_offset + c.valid);
-      spans_.push_back(TimelineSpan{TimelineSpan::Stage::release, slot, c.file_offset, c.valid, release_start,
-                                    delivery_->now()});
-    }
-    window.delivered();
-    if (slot == kNoSlot) {
-      // In place: a sink may read the bytes until finish(); the tensor is ready once they landed.
-      if (!arrived.delivered) RINGLOAD_TRY_VOID(sink_.finish());
-      delivery_->tensors_ready_through(chunk);
-    }
+    RINGLOAD_TRY_VOID(deliver(window_->next_deliver()));
   }
+  return {};
+}
+
+Result<void> LoadRun::deliver(std::uint32_t chunk) {
+  const Chunk& c = plan_->chunks[chunk];
+  FileRun& run = runs_[c.file];
+  const ChunkDone& arrived = arrived_[chunk];
+  const std::uint32_t slot = window_->slot_of(chunk);
+  const double copy_start = delivery_->now();
+  if (arrived.delivered) {
+    delivery_->delivered_by_source(c);
+  } else if (auto delivered = delivery_->deliver(c, arrived.bytes, slot); !delivered) {
+    return located(std::move(delivered).error());
+  }
+  spans_.push_back(
+      TimelineSpan{TimelineSpan::Stage::copy, slot, c.file_offset, c.valid, copy_start, delivery_->now()});
+  const bool last_of_file = chunk + 1 == plan_->files[c.file].end_chunk;
+  if (run.releaser && run.release_as_delivered) {
+    const double release_start = delivery_->now();
+    // Bytes before the next chunk's start are done with (the next chunk may share a page).
+    run.releaser->delivered_up_to(last_of_file ? c.file_offset + c.valid
+                                               : plan_->chunks[chunk + 1].file_offset);
+    spans_.push_back(TimelineSpan{TimelineSpan::Stage::release, slot, c.file_offset, c.valid, release_start,
+                                  delivery_->now()});
+  }
+  window_->delivered();
+  if (slot == kNoSlot) {
+    // In place: a sink may read the bytes until finish(); the tensor is ready once they landed.
+    if (!arrived.delivered) RINGLOAD_TRY_VOID(sink_.finish());
+    delivery_->tensors_ready_through(chunk);
+  }
+  if (last_of_file) close_file(c.file);
   return {};
 }
 
@@ -134,16 +174,17 @@ Result<LoadReport> LoadRun::finish() {
     const CpuMeter meter(cpu_);
     RINGLOAD_TRY_VOID(sink_.finish());
     delivery_->progress(/*force=*/true);
-    if (releaser_) releaser_->finish(model_.image().size());
+  }
+  std::uint64_t bytes_read = 0;
+  for (std::uint32_t f = 0; f < runs_.size(); ++f) {
+    close_file(f);  // every file is closed by now; a file with nothing to read, too
+    bytes_read += runs_[f].bytes_read;
   }
   const ReportInputs inputs{.bytes = plan_->bytes,
-                            .bytes_read = source_->bytes_read(),
+                            .bytes_read = bytes_read,
                             .tensors = static_cast<std::uint32_t>(plan_->tensors.size()),
                             .wall_s = delivery_->now(),
-                            .cpu = cpu_,
-                            .release_busy_s = releaser_ ? releaser_->busy_seconds() : 0,
-                            .fd = model_.fd(),
-                            .path = model_.path()};
+                            .cpu = cpu_};
   complete_report(report_, inputs, spans_, options_.record_timeline);
   finished_ = true;
   if (options_.on_finished) options_.on_finished(nullptr);
@@ -155,11 +196,39 @@ void LoadRun::abandon(const Error& error) noexcept {
   finished_ = true;
   // The kernel may still write into slots, the sink still read them: both must stop before the
   // slots go to another load and before the destinations are freed.
-  if (source_) source_->drain();
+  for (FileRun& run : runs_) {
+    if (run.source) run.source->drain();
+  }
   (void)sink_.finish();
   sink_.discard();
-  if (releaser_) releaser_->finish(model_.image().size());
+  for (std::uint32_t f = 0; f < runs_.size(); ++f) close_file(f);
   if (options_.on_finished) options_.on_finished(&error);
+}
+
+namespace {
+
+Result<LoadReport> run_to_end(LoadRun& run) {
+  auto done = [&]() -> Result<LoadReport> {
+    RINGLOAD_TRY_VOID(run.begin());
+    RINGLOAD_TRY_VOID(run.step(std::numeric_limits<std::uint64_t>::max(), nullptr));
+    return run.finish();
+  }();
+  if (!done) run.abandon(done.error());
+  return done;
+}
+
+}  // namespace
+
+Result<LoadReport> run_load(LoadEngine& engine, const Model& model, Sink& sink,
+                            const PipelineOptions& options) {
+  LoadRun run(engine, model, sink, options);
+  return run_to_end(run);
+}
+
+Result<LoadReport> run_load(LoadEngine& engine, const Checkpoint& checkpoint, Sink& sink,
+                            const PipelineOptions& options) {
+  LoadRun run(engine, checkpoint, sink, options);
+  return run_to_end(run);
 }
 
 }  // namespace ringload

@@ -1,10 +1,11 @@
 // One load in progress, split so that a scheduler can interleave several through one staging
-// ring: begin() resolves the strategy, opens its source, plans and prepares; step() moves a
-// quantum of bytes (or all of them); finish() builds the report; abandon() cleans up after an
-// error or a cancel. Loader::load runs begin → step(all) → finish; AsyncLoader's io thread runs
-// steps of concurrent loads in turn. Delivery (delivery.hpp), the chunk bookkeeping
-// (chunk_window.hpp), release (release.hpp) and the report (report.hpp) live beside it; this is
-// only the schedule. Not part of the public API. Owner: one thread at a time.
+// ring: begin() selects the tensors and opens the first file; step() moves a quantum of bytes (or
+// all of them), opening each next file of a checkpoint when the ring has room for its first
+// chunks (no drain between files) and closing each file once its last chunk is delivered;
+// finish() builds the report; abandon() cleans up after an error or a cancel. Loader::load runs
+// begin → step(all) → finish; AsyncLoader's io thread runs steps of concurrent loads in turn.
+// Delivery (delivery.hpp), chunk bookkeeping (chunk_window.hpp), release (release.hpp) and the
+// report (report.hpp) live beside it. Not part of the public API. Owner: one thread at a time.
 #pragma once
 
 #include <cstdint>
@@ -16,10 +17,12 @@
 #include "pipeline/chunk_window.hpp"
 #include "pipeline/delivery.hpp"
 #include "pipeline/engine.hpp"
+#include "pipeline/load_files.hpp"
 #include "pipeline/plan.hpp"
 #include "pipeline/release.hpp"
 #include "pipeline/report.hpp"
 #include "pipeline/source.hpp"
+#include "pipeline/uring_reader.hpp"
 #include "ringload/pipeline.hpp"
 
 namespace ringload {
@@ -32,6 +35,7 @@ using YieldCheck = std::function<bool(bool quantum_used)>;
 class LoadRun {
  public:
   LoadRun(LoadEngine& engine, const Model& model, Sink& sink, PipelineOptions options);
+  LoadRun(LoadEngine& engine, const Checkpoint& checkpoint, Sink& sink, PipelineOptions options);
   LoadRun(const LoadRun&) = delete;
   LoadRun& operator=(const LoadRun&) = delete;
   LoadRun(LoadRun&&) = delete;
@@ -44,35 +48,55 @@ class LoadRun {
   Result<bool> step(std::uint64_t quantum_bytes, const YieldCheck& yield);
   Result<LoadReport> finish();
   // After a failed begin/step/finish or a cancel: waits out reads and copies, discards the
-  // sink's destinations, releases the file's pages and fires on_finished(&error).
+  // sink's destinations, releases the files' pages and fires on_finished(&error).
   void abandon(const Error& error) noexcept;
 
   [[nodiscard]] const PipelineOptions& options() const noexcept { return options_; }
   [[nodiscard]] bool cancelled() const noexcept { return options_.cancel.cancelled(); }
 
  private:
-  Result<void> open_source();
-  Result<void> prepare_staging();
+  // A file of the load while it is read: its Model, source and releaser.
+  struct FileRun {
+    const Model* model = nullptr;
+    std::unique_ptr<ChunkSource> source;
+    std::optional<Releaser> releaser;
+    bool release_as_delivered = true;
+    Strategy strategy = Strategy::automatic;
+    double first_read_s = -1;
+    double done_s = 0;
+    std::uint64_t bytes_read = 0;
+    bool open = false;
+  };
+
+  Result<void> open_next_file();
+  Result<std::unique_ptr<ChunkSource>> open_source(const Model& model, Strategy& strategy);
+  Result<void> prepare_staging(ChunkSource& first_source);
+  void close_file(std::uint32_t file) noexcept;
+  [[nodiscard]] bool more_files() const noexcept { return next_file_ < files_.count(); }
   Result<void> start_reads(std::uint64_t quantum_bytes, std::uint64_t& started_bytes);
   Result<void> reap();
   Result<void> deliver_ready();
+  Result<void> deliver(std::uint32_t chunk);
   Result<void> recycle(bool wait);
+  [[nodiscard]] std::uint32_t in_flight() const;
+  [[nodiscard]] UringReader* uring_reader();
   void warn(std::string_view message);
   [[nodiscard]] Error located(Error e) const;
 
   LoadEngine& engine_;
-  const Model& model_;
+  LoadFiles files_;
   Sink& sink_;
   PipelineOptions options_;
   Delivery::Clock::time_point start_ = Delivery::Clock::now();
   CpuTimes cpu_;  // summed over begin, steps and finish: other loads' turns excluded
   LoadReport report_;
-  std::unique_ptr<ChunkSource> source_;  // owns the fds it reads through
-  StagingRing* ring_ = nullptr;          // the engine's; set when the source fills slots
+  std::unique_ptr<UringReader> uring_reader_;  // declared before the sources that use it
+  std::vector<FileRun> runs_;                  // per file
+  StagingRing* ring_ = nullptr;                // the engine's; set when the sources fill slots
   std::optional<Plan> plan_;
   std::optional<ChunkWindow> window_;
   std::optional<Delivery> delivery_;
-  std::optional<Releaser> releaser_;
+  std::uint32_t next_file_ = 0;  // the next file to open
   std::vector<TimelineSpan> spans_;
   std::vector<std::size_t> read_span_;  // per chunk: its read span in spans_
   std::vector<ChunkDone> done_;         // reused by reap()
@@ -83,6 +107,8 @@ class LoadRun {
 // begin → step(all) → finish through `engine`, abandon on failure: what Loader::load and load_into
 // run (and tests, on an engine with injected faults or a fake pinner: src/pipeline/testing.hpp).
 Result<LoadReport> run_load(LoadEngine& engine, const Model& model, Sink& sink,
+                            const PipelineOptions& options);
+Result<LoadReport> run_load(LoadEngine& engine, const Checkpoint& checkpoint, Sink& sink,
                             const PipelineOptions& options);
 
 }  // namespace ringload

@@ -1,7 +1,10 @@
-// LoadRun::begin: resolves the strategy, opens its source, plans the chunks, readies the ring
-// (pinned for the sink's device) and the sink. The schedule that follows is load_run.cpp.
+// LoadRun's setup: begin() selects the tensors across every file, opens the first file and readies
+// the ring (pinned for the sink's device) and the sink; each next file is opened (strategy
+// resolved for it, its source opened, its chunks planned) when the schedule reaches it, and closed
+// once delivered. The schedule itself is load_run.cpp.
 #include <fmt/format.h>
 
+#include "io/page_cache.hpp"
 #include "pipeline/load_run.hpp"
 #include "pipeline/strategy_table.hpp"
 #include "ringload/memstat.hpp"
@@ -41,50 +44,110 @@ PlanOptions plan_options(const PipelineOptions& options, const SourceNeeds& need
 
 }  // namespace
 
+LoadRun::LoadRun(LoadEngine& engine, const Model& model, Sink& sink, PipelineOptions options)
+    : engine_(engine), files_(model), sink_(sink), options_(std::move(options)) {}
+
+LoadRun::LoadRun(LoadEngine& engine, const Checkpoint& checkpoint, Sink& sink, PipelineOptions options)
+    : engine_(engine), files_(checkpoint), sink_(sink), options_(std::move(options)) {}
+
+LoadRun::~LoadRun() {
+  // Sources before the reader they read through (members go in reverse order, but be explicit).
+  runs_.clear();
+}
+
 Result<void> LoadRun::begin() {
   const CpuMeter meter(cpu_);
-  report_.path = model_.path();
+  report_.path = files_.path();
   report_.requested = options_.strategy;
   report_.sink = std::string(sink_.name());
   if (auto before = process_memory()) report_.anon_rss_before_bytes = before->rss_anon_bytes;
   if (auto ok = check_geometry(options_); !ok) return located(std::move(ok).error());
-  RINGLOAD_TRY_VOID(open_source());
-  const SourceNeeds needs = source_->needs();
-  auto planned = make_plan(model_, plan_options(options_, needs));
-  if (!planned) return located(std::move(planned).error());
-  plan_ = std::move(planned).value();
-  if (needs.slots) RINGLOAD_TRY_VOID(prepare_staging());
+  auto selected = select_tensors(files_.tensors(), files_.count(), plan_options(options_, {}), files_.path());
+  if (!selected) return located(std::move(selected).error());
+  plan_ = std::move(selected).value();
+  runs_.resize(files_.count());
+  report_.files.resize(files_.count());
+  RINGLOAD_TRY_VOID(open_next_file());
   if (auto prepared = sink_.prepare(plan_->tensors); !prepared) return located(std::move(prepared).error());
-  delivery_.emplace(*plan_, sink_, options_, report_, start_);
-  if (options_.release) {
-    releaser_.emplace(model_.is_mmap() ? model_.image() : std::span<const std::byte>{}, model_.fd(),
-                      model_.path(), [this](std::string_view w) { warn(w); });
-  }
-  const auto chunks = static_cast<std::uint32_t>(plan_->chunks.size());
-  window_.emplace(chunks, ring_ != nullptr ? ring_->slot_count() : 0);
-  read_span_.assign(chunks, 0);
-  arrived_.assign(chunks, ChunkDone{});
+  delivery_.emplace(*plan_, sink_, options_, report_, start_, files_);
   delivery_->tensors_ready_through(-1);  // zero-byte tensors before the first chunk
   return {};
 }
 
-Result<void> LoadRun::open_source() {
-  auto warn_here = [this](std::string_view w) { warn(w); };
-  report_.strategy = RINGLOAD_TRY(resolve_strategy(options_.strategy, model_, engine_, options_, warn_here));
-  const SourceContext context{model_, options_, engine_, sink_, warn_here};
-  auto opened = strategy_entry(report_.strategy).open(context);
-  if (!opened && opened.error().kind == ErrorKind::unsupported_feature &&
-      options_.strategy == Strategy::automatic && report_.strategy == Strategy::uring_direct) {
-    warn("O_DIRECT open failed; auto falls back to buffered reads + FADV_DONTNEED");
-    report_.strategy = Strategy::uring;
-    opened = strategy_entry(report_.strategy).open(context);
+// The next file: opened, its strategy resolved and its source opened, its chunks planned. The
+// first file's source also decides the ring (whether there is one).
+Result<void> LoadRun::open_next_file() {
+  const std::uint32_t f = next_file_++;
+  FileRun& run = runs_[f];
+  auto model = files_.open(f);
+  if (!model) return located(std::move(model).error());
+  run.model = *model;
+  run.open = true;
+  run.source = RINGLOAD_TRY(open_source(*run.model, run.strategy));
+  const SourceNeeds needs = run.source->needs();
+  if (f == 0) {
+    report_.strategy = run.strategy;
+    if (needs.slots) RINGLOAD_TRY_VOID(prepare_staging(*run.source));
+    window_.emplace(0, ring_ != nullptr ? ring_->slot_count() : 0);
+  } else if (needs.slots != (ring_ != nullptr)) {
+    return located(make_error(ErrorKind::invalid_argument,
+                              fmt::format("{} reads into the staging ring but {} did not (or the other way "
+                                          "round): one load cannot mix them",
+                                          files_.path(f), files_.path(0))));
+  } else if (ring_ != nullptr) {
+    run.source->attach(*ring_);
   }
-  if (!opened) return located(std::move(opened).error());
-  source_ = std::move(opened).value();
+  const auto planned_before = static_cast<std::uint32_t>(plan_->chunks.size());
+  if (auto planned = plan_file(*plan_, f, run.model->image().size(), plan_options(options_, needs));
+      !planned) {
+    return located(std::move(planned).error());
+  }
+  const auto added = static_cast<std::uint32_t>(plan_->chunks.size()) - planned_before;
+  window_->add_chunks(added);
+  read_span_.resize(plan_->chunks.size(), 0);
+  arrived_.resize(plan_->chunks.size());
+  run.release_as_delivered = needs.release_as_delivered;
+  if (options_.release) {
+    run.releaser.emplace(run.model->is_mmap() ? run.model->image() : std::span<const std::byte>{},
+                         run.model->fd(), run.model->path(), [this](std::string_view w) { warn(w); });
+  }
+  report_.files[f] =
+      FileReport{.path = files_.path(f), .bytes = plan_->files[f].bytes, .strategy = run.strategy};
+  if (added == 0) close_file(f);  // nothing to read (every tensor empty or filtered out)
+  if (delivery_) delivery_->recheck();
   return {};
 }
 
-Result<void> LoadRun::prepare_staging() {
+Result<std::unique_ptr<ChunkSource>> LoadRun::open_source(const Model& model, Strategy& strategy) {
+  auto warn_here = [this](std::string_view w) { warn(w); };
+  strategy = RINGLOAD_TRY(resolve_strategy(options_.strategy, model, engine_, options_, warn_here));
+  const SourceContext context{model, options_, engine_, sink_, warn_here, [this] { return uring_reader(); }};
+  auto opened = strategy_entry(strategy).open(context);
+  if (!opened && opened.error().kind == ErrorKind::unsupported_feature &&
+      options_.strategy == Strategy::automatic && strategy == Strategy::uring_direct) {
+    warn(fmt::format("{}: O_DIRECT open failed; auto falls back to buffered reads + FADV_DONTNEED",
+                     model.path()));
+    strategy = Strategy::uring;
+    opened = strategy_entry(strategy).open(context);
+  }
+  if (!opened) return located(std::move(opened).error());
+  return opened;
+}
+
+UringReader* LoadRun::uring_reader() {
+  if (!uring_reader_) {
+    Uring* uring = engine_.uring(options_.queue_depth);
+    if (uring == nullptr) return nullptr;
+    uring_reader_ =
+        std::make_unique<UringReader>(UringReaderOptions{.uring = uring,
+                                                         .read_size = options_.read_size,
+                                                         .fault = engine_.fault,
+                                                         .warn = [this](std::string_view w) { warn(w); }});
+  }
+  return uring_reader_.get();
+}
+
+Result<void> LoadRun::prepare_staging(ChunkSource& first_source) {
   const std::optional<int> device = sink_.staging_device();
   const std::optional<int> node = device ? engine_.pinner().numa_node(*device) : std::nullopt;
   ring_ = RINGLOAD_TRY(engine_.ring(options_.slot_count, options_.slot_size, node));
@@ -95,11 +158,36 @@ Result<void> LoadRun::prepare_staging() {
     }
     report_.staging_pinned = ring_->pinned_for(*device);
   }
-  source_->attach(*ring_);
+  first_source.attach(*ring_);
   report_.staging_bytes = ring_->memory().size();
   report_.staging_huge_pages = ring_->huge_pages();
-  report_.staging_registered = source_->fixed_buffers();
+  report_.staging_registered = first_source.fixed_buffers();
   return {};
+}
+
+// Its last chunk is delivered: release what is left of its pages, measure what stayed, let go of
+// its source (fds) and its Model (fd, mapping).
+void LoadRun::close_file(std::uint32_t file) noexcept {
+  FileRun& run = runs_[file];
+  if (!run.open) return;
+  if (run.releaser) {
+    run.releaser->finish(run.model->image().size());
+    report_.release_busy_s += run.releaser->busy_seconds();
+  }
+  if (run.model->fd() >= 0) {
+    if (auto residency = file_residency(run.model->fd(), run.model->path())) {
+      report_.file_resident_pages_after += residency->resident_pages;
+      report_.file_total_pages += residency->total_pages;
+    }
+  }
+  run.bytes_read = run.source ? run.source->bytes_read() : 0;
+  run.done_s = delivery_ ? delivery_->now() : 0;
+  report_.files[file].wall_s = run.first_read_s >= 0 ? run.done_s - run.first_read_s : 0;
+  run.releaser.reset();
+  run.source.reset();
+  run.model = nullptr;
+  run.open = false;
+  files_.close(file);
 }
 
 }  // namespace ringload

@@ -1,6 +1,4 @@
 // Loader: one load at a time on the calling thread, through a LoadRun in a single step.
-#include <limits>
-
 #include "pipeline/engine.hpp"
 #include "pipeline/load_run.hpp"
 #include "ringload/memstat.hpp"
@@ -13,39 +11,44 @@ Loader::Loader(Loader&&) noexcept = default;
 Loader& Loader::operator=(Loader&&) noexcept = default;
 Loader::~Loader() = default;
 
-Result<LoadReport> run_load(LoadEngine& engine, const Model& model, Sink& sink,
-                            const PipelineOptions& options) {
-  LoadRun run(engine, model, sink, options);
-  auto done = [&]() -> Result<LoadReport> {
-    RINGLOAD_TRY_VOID(run.begin());
-    RINGLOAD_TRY_VOID(run.step(std::numeric_limits<std::uint64_t>::max(), nullptr));
-    return run.finish();
-  }();
-  if (!done) run.abandon(done.error());
-  return done;
-}
-
 Result<LoadReport> Loader::load(const Model& model, Sink& sink, const PipelineOptions& options) {
   return run_load(*engine_, model, sink, options);
 }
 
-Result<LoadReport> load_into(const Model& model, Sink& sink, const PipelineOptions& options) {
-  // The engine (its ring, pinned or not) dies with this call: its sink has finished every copy.
+Result<LoadReport> Loader::load(const Checkpoint& checkpoint, Sink& sink, const PipelineOptions& options) {
+  return run_load(*engine_, checkpoint, sink, options);
+}
+
+namespace {
+
+// A one-shot load: the engine (its ring, pinned or not) dies with the call, after its sink has
+// finished every copy; what stays behind is measured after that (a reused Loader keeps its ring,
+// reported as staging_bytes).
+template <class Source>
+Result<LoadReport> load_once(const Source& source, Sink& sink, const PipelineOptions& options) {
   auto report = [&] {
     LoadEngine engine;
-    return run_load(engine, model, sink, options);
+    return run_load(engine, source, sink, options);
   }();
-  // A one-shot load frees its ring on return; what stays behind is measured after that (a
-  // reused Loader keeps its ring, reported as staging_bytes).
   if (report) {
     if (auto after = process_memory()) report->anon_rss_after_bytes = after->rss_anon_bytes;
   }
   return report;
 }
 
+}  // namespace
+
+Result<LoadReport> load_into(const Model& model, Sink& sink, const PipelineOptions& options) {
+  return load_once(model, sink, options);
+}
+
+Result<LoadReport> load_into(const Checkpoint& checkpoint, Sink& sink, const PipelineOptions& options) {
+  return load_once(checkpoint, sink, options);
+}
+
 Result<LoadReport> load_into(const std::filesystem::path& path, Sink& sink, const PipelineOptions& options) {
-  const Model model = RINGLOAD_TRY(Model::load(path));
-  return load_into(model, sink, options);
+  const Checkpoint checkpoint = RINGLOAD_TRY(Checkpoint::open(path));
+  return load_into(checkpoint, sink, options);
 }
 
 }  // namespace ringload

@@ -28,8 +28,8 @@ std::pair<std::uint64_t, std::uint64_t> shard_range(const TensorInfo& t, std::ui
 
 class ChunkBuilder {
  public:
-  ChunkBuilder(Plan& plan, const PlanOptions& options, std::uint64_t file_size)
-      : plan_(plan), options_(options), file_size_(file_size) {}
+  ChunkBuilder(Plan& plan, const PlanOptions& options, std::uint32_t file, std::uint64_t file_size)
+      : plan_(plan), options_(options), file_(file), file_size_(file_size) {}
 
   void add(std::uint32_t tensor, std::uint64_t file_begin, std::uint64_t length) {
     std::uint64_t pos = file_begin;
@@ -52,6 +52,7 @@ class ChunkBuilder {
     const std::uint64_t end = align_up(needed_end_, options_.alignment).value_or(needed_end_);
     current_.length = end - current_.file_offset;
     current_.valid = std::min(end, file_size_) - current_.file_offset;
+    current_.file = file_;
     plan_.bytes_read += current_.valid;
     plan_.chunks.push_back(std::move(current_));
     current_ = Chunk{};
@@ -80,6 +81,7 @@ class ChunkBuilder {
 
   Plan& plan_;
   const PlanOptions& options_;
+  std::uint32_t file_;
   std::uint64_t file_size_;
   Chunk current_;
   std::uint64_t needed_end_ = 0;
@@ -88,18 +90,12 @@ class ChunkBuilder {
 
 }  // namespace
 
-Result<Plan> make_plan(const Model& model, const PlanOptions& options) {
-  if (options.alignment == 0 || !is_power_of_two(options.alignment) || options.slot_size == 0 ||
-      options.slot_size % options.alignment != 0) {
-    return make_error(ErrorKind::invalid_argument,
-                      fmt::format("slot size {} must be a non-zero multiple of the alignment {}",
-                                  options.slot_size, options.alignment));
-  }
+Result<Plan> select_tensors(std::span<const TensorInfo> all, std::size_t file_count,
+                            const PlanOptions& options, const std::string& path) {
   if (options.shard_world == 0 || options.shard_rank >= options.shard_world) {
     return make_error(ErrorKind::invalid_argument, fmt::format("shard {} of {} does not exist (rank < world)",
                                                                options.shard_rank, options.shard_world));
   }
-  const auto all = model.tensors();
   std::vector<bool> wanted(all.size(), options.tensor_names.empty());
   if (!options.tensor_names.empty()) {
     std::unordered_map<std::string_view, std::size_t> index;
@@ -108,44 +104,77 @@ Result<Plan> make_plan(const Model& model, const PlanOptions& options) {
       auto it = index.find(name);
       if (it == index.end()) {
         Error e = make_error(ErrorKind::not_found, "no such tensor to load", std::nullopt, name);
-        e.path = model.path();
+        e.path = path;
         return e;
       }
       wanted[it->second] = true;
     }
   }
-
   Plan plan;
-  ChunkBuilder builder(plan, options, model.image().size());
+  plan.files.resize(file_count);
   for (std::size_t i = 0; i < all.size(); ++i) {
-    if (!wanted[i]) continue;
     const TensorInfo& t = all[i];
+    PlannedFile& file = plan.files[t.file];
+    if (file.end_tensor == 0)
+      file.first_tensor = file.end_tensor = static_cast<std::uint32_t>(plan.tensors.size());
+    if (!wanted[i]) continue;
     const auto [begin, end] = shard_range(t, options.shard_rank, options.shard_world);
     const auto index = static_cast<std::uint32_t>(plan.tensors.size());
     plan.tensors.push_back(
         SinkTensor{.index = index, .info = &t, .file_offset = t.offset + begin, .size = end - begin});
     plan.bytes += end - begin;
+    file.bytes += end - begin;
+    file.end_tensor = index + 1;
+  }
+  // A file none of whose tensors is taken sits where its place in the order is.
+  std::uint32_t at = 0;
+  for (PlannedFile& file : plan.files) {
+    if (file.end_tensor == file.first_tensor) file.first_tensor = file.end_tensor = at;
+    at = file.end_tensor;
+  }
+  plan.last_chunk.assign(plan.tensors.size(), kUnplanned);
+  return plan;
+}
+
+Result<void> plan_file(Plan& plan, std::uint32_t file, std::uint64_t file_size, const PlanOptions& options) {
+  if (options.alignment == 0 || !is_power_of_two(options.alignment) || options.slot_size == 0 ||
+      options.slot_size % options.alignment != 0) {
+    return make_error(ErrorKind::invalid_argument,
+                      fmt::format("slot size {} must be a non-zero multiple of the alignment {}",
+                                  options.slot_size, options.alignment));
+  }
+  PlannedFile& planned = plan.files.at(file);
+  const auto first_chunk = static_cast<std::uint32_t>(plan.chunks.size());
+  ChunkBuilder builder(plan, options, file, file_size);
+  for (std::uint32_t i = planned.first_tensor; i < planned.end_tensor; ++i) {
+    const SinkTensor& t = plan.tensors[i];
     if (options.per_tensor) builder.close();
-    builder.add(index, t.offset + begin, end - begin);
+    builder.add(i, t.file_offset, t.size);
   }
   builder.close();
+  planned.planned = true;
+  planned.first_chunk = first_chunk;
+  planned.end_chunk = static_cast<std::uint32_t>(plan.chunks.size());
 
   // Each tensor completes with the chunk that holds its last byte; an empty tensor completes as
-  // soon as everything before it has (the last chunk of the closest non-empty predecessor).
-  plan.last_chunk.assign(plan.tensors.size(), -1);
-  std::vector<std::uint32_t> last(plan.tensors.size(), 0);
-  std::vector<bool> seen(plan.tensors.size(), false);
-  for (std::uint32_t c = 0; c < plan.chunks.size(); ++c) {
-    for (const Piece& p : plan.chunks[c].pieces) {
-      last[p.tensor] = c;
-      seen[p.tensor] = true;
-    }
+  // soon as everything before it has (the last chunk of the closest non-empty predecessor, in this
+  // file or before it).
+  std::int64_t running = static_cast<std::int64_t>(first_chunk) - 1;
+  std::vector<std::int64_t> last(planned.end_tensor - planned.first_tensor, -1);
+  for (std::uint32_t c = first_chunk; c < planned.end_chunk; ++c) {
+    for (const Piece& p : plan.chunks[c].pieces) last[p.tensor - planned.first_tensor] = c;
   }
-  std::int64_t running = -1;
-  for (std::size_t i = 0; i < plan.tensors.size(); ++i) {
-    if (seen[i]) running = last[i];
+  for (std::uint32_t i = planned.first_tensor; i < planned.end_tensor; ++i) {
+    if (last[i - planned.first_tensor] >= 0) running = last[i - planned.first_tensor];
     plan.last_chunk[i] = running;
   }
+  return {};
+}
+
+Result<Plan> make_plan(const Model& model, const PlanOptions& options) {
+  auto plan = select_tensors(model.tensors(), 1, options, model.path());
+  if (!plan) return plan;
+  RINGLOAD_TRY_VOID(plan_file(*plan, 0, model.image().size(), options));
   return plan;
 }
 

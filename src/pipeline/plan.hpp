@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <string>
 #include <vector>
@@ -22,22 +23,39 @@ struct Piece {
 };
 
 struct Chunk {
+  std::uint32_t file = 0;         // the load's file it is read from (Plan::files)
   std::uint64_t file_offset = 0;  // aligned
   std::uint64_t length = 0;       // bytes to read (aligned; may run past EOF at the file's end)
   std::uint64_t valid = 0;        // bytes that exist in the file: min(length, file_size - file_offset)
   std::vector<Piece> pieces;
 };
 
-struct Plan {
-  std::vector<SinkTensor> tensors;  // file order
-  // Per tensor: the chunk holding its last byte; for an empty tensor, its closest non-empty
-  // predecessor's; -1 when nothing precedes it (ready before any chunk).
-  std::vector<std::int64_t> last_chunk;
-  std::vector<Chunk> chunks;     // file order
-  std::uint64_t bytes = 0;       // tensor bytes to deliver
-  std::uint64_t bytes_read = 0;  // sum of chunk valid lengths
+inline constexpr std::int64_t kUnplanned =
+    std::numeric_limits<std::int64_t>::max();  // last_chunk of a tensor whose file is not planned yet
+
+// One file of the load: its tensors in Plan::tensors, and its chunks once planned.
+struct PlannedFile {
+  std::uint32_t first_tensor = 0;  // [first_tensor, end_tensor) of Plan::tensors
+  std::uint32_t end_tensor = 0;
+  std::uint64_t bytes = 0;  // tensor bytes it delivers
+  bool planned = false;
+  std::uint32_t first_chunk = 0;  // [first_chunk, end_chunk) of Plan::chunks, once planned
+  std::uint32_t end_chunk = 0;
 };
 
+struct Plan {
+  std::vector<SinkTensor> tensors;  // load order: file order, then offset
+  // Per tensor: the chunk holding its last byte; for an empty tensor, its closest non-empty
+  // predecessor's; -1 when nothing precedes it (ready before any chunk); kUnplanned until its
+  // file is planned.
+  std::vector<std::int64_t> last_chunk;
+  std::vector<Chunk> chunks;       // the planned files', in load order
+  std::vector<PlannedFile> files;  // the load's files, in load order
+  std::uint64_t bytes = 0;         // tensor bytes to deliver
+  std::uint64_t bytes_read = 0;    // sum of the planned chunks' valid lengths
+};
+
+// Which tensors, which of their bytes (selection), and how they are cut into chunks.
 struct PlanOptions {
   std::uint64_t slot_size = 8ULL << 20;       // a multiple of alignment
   std::uint64_t alignment = 4096;             // chunk boundaries (O_DIRECT offset alignment)
@@ -48,7 +66,20 @@ struct PlanOptions {
   std::uint32_t shard_world = 1;
 };
 
-// Errors: an unknown name in tensor_names is not_found naming it; bad options invalid_argument.
+// The tensors a load takes from `all` (load order; TensorInfo::file < file_count): the name filter
+// and each tensor's shard slice, across every file. No chunk yet: plan_file makes them, file by
+// file, when the file is opened (its alignment is known only then). `path` names the set in errors.
+// Errors: an unknown name in tensor_names is not_found naming it; a shard that does not exist
+// invalid_argument.
+[[nodiscard]] Result<Plan> select_tensors(std::span<const TensorInfo> all, std::size_t file_count,
+                                          const PlanOptions& options, const std::string& path);
+
+// Appends the chunks of `file` (the next unplanned file, in order), whose size is `file_size`, cut
+// by `options` (slot_size, alignment, max_gap, per_tensor), and fills its tensors' last_chunk.
+[[nodiscard]] Result<void> plan_file(Plan& plan, std::uint32_t file, std::uint64_t file_size,
+                                     const PlanOptions& options);
+
+// Both steps for one file.
 [[nodiscard]] Result<Plan> make_plan(const Model& model, const PlanOptions& options);
 
 }  // namespace ringload

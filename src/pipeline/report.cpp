@@ -4,7 +4,6 @@
 
 #include <algorithm>
 
-#include "io/page_cache.hpp"
 #include "ringload/memstat.hpp"
 
 namespace ringload {
@@ -64,16 +63,9 @@ void complete_report(LoadReport& report, const ReportInputs& in, std::vector<Tim
   for (const auto& s : spans) {
     if (s.stage == TimelineSpan::Stage::copy) report.copy_busy_s += s.end_s - s.start_s;
   }
-  report.release_busy_s = in.release_busy_s;
   if (auto after = process_memory()) {
     report.peak_rss_bytes = after->hwm_bytes;
     report.anon_rss_after_bytes = after->rss_anon_bytes;
-  }
-  if (in.fd >= 0) {
-    if (auto residency = file_residency(in.fd, in.path)) {
-      report.file_resident_pages_after = residency->resident_pages;
-      report.file_total_pages = residency->total_pages;
-    }
   }
   if (keep_timeline) report.timeline = std::move(spans);
 }

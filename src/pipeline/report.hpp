@@ -40,13 +40,11 @@ struct ReportInputs {
   std::uint32_t tensors = 0;
   double wall_s = 0;
   CpuTimes cpu;
-  double release_busy_s = 0;
-  int fd = -1;  // the model's file, for its residency after the load
-  std::string path;
 };
 
-// Fills the totals of `report` (already holding what was set along the way) and moves the
-// timeline in when `keep_timeline`.
+// Fills the totals of `report` (already holding what was set along the way: the files' release
+// time and what they left cached, measured as each file closed) and moves the timeline in when
+// `keep_timeline`.
 void complete_report(LoadReport& report, const ReportInputs& in, std::vector<TimelineSpan>& spans,
                      bool keep_timeline);
 

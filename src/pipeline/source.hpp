@@ -24,7 +24,7 @@ class LoadEngine;
 class StagingRing;
 
 struct ChunkRequest {
-  std::uint32_t chunk = 0;
+  std::uint32_t chunk = 0;       // global: the load's chunk index
   std::uint32_t slot = kNoSlot;  // kNoSlot: an in-place source (SourceNeeds::slots false)
   const Chunk* info = nullptr;
   std::span<std::byte> buffer;  // the slot; empty for in-place sources
@@ -74,15 +74,23 @@ class ChunkSource {
   [[nodiscard]] virtual std::uint64_t bytes_read() const = 0;
   // io_uring fixed buffers in use (LoadReport::staging_registered).
   [[nodiscard]] virtual bool fixed_buffers() const { return false; }
+  // Sources that share one reaper (the files of a load read through its one UringReader) return
+  // the same value: the scheduler reaps and counts in-flight reads once per group.
+  [[nodiscard]] virtual const void* reap_group() const { return this; }
 };
+
+class UringReader;
 
 // What a factory gets. Everything outlives the source.
 struct SourceContext {
-  const Model& model;
+  const Model& model;  // the file to read
   const PipelineOptions& options;
   LoadEngine& engine;
   Sink& sink;
   std::function<void(std::string_view)> warn;
+  // The load's one io_uring reader, made on first use; nullptr where io_uring is unavailable
+  // (LoadEngine::uring_unavailable says why).
+  std::function<UringReader*()> uring_reader;
 };
 
 using SourceFactory = Result<std::unique_ptr<ChunkSource>> (*)(const SourceContext&);

@@ -26,7 +26,7 @@ class ReadSource final : public ChunkSource {
   }
 
   Result<void> start(const ChunkRequest& request) override {
-    if (image_.empty() && model_.image().size() > 0) RINGLOAD_TRY_VOID(read_whole_file());
+    if (image_.empty() && !model_.image().empty()) RINGLOAD_TRY_VOID(read_whole_file());
     const Chunk& c = *request.info;
     done_.push_back(ChunkDone{.chunk = request.chunk, .bytes = image_.subspan(c.file_offset, c.valid)});
     return {};

@@ -8,26 +8,20 @@
 namespace ringload {
 
 // Shared by the buffered io_uring strategies: a fresh buffered descriptor with a sequential hint
-// (it doubles the readahead window of buffered reads).
+// (it doubles the readahead window of buffered reads), read through the load's one reader.
 Result<std::unique_ptr<ChunkSource>> open_buffered_uring_reader(const SourceContext& context,
                                                                 bool dontcache) {
-  const PipelineOptions& options = context.options;
-  Uring* uring = context.engine.uring(options.queue_depth);
-  if (uring == nullptr) return *context.engine.uring_unavailable();
+  UringReader* reader = context.uring_reader();
+  if (reader == nullptr) return *context.engine.uring_unavailable();
   UniqueFd fd = RINGLOAD_TRY(reopen_model_file(context.model, O_RDONLY));
   (void)::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-  return std::unique_ptr<ChunkSource>(std::make_unique<UringReader>(UringReaderOptions{
-      .uring = uring,
-      .fd = std::move(fd),
-      .path = context.model.path(),
-      .file_size = context.model.image().size(),
-      .read_size = options.read_size,
-      .dontcache = dontcache,
-      .direct = false,
-      .alignment = 4096,
-      .fault = context.engine.fault,
-      .warn = context.warn,
-  }));
+  return std::unique_ptr<ChunkSource>(
+      std::make_unique<UringFileSource>(*reader, UringFile{.fd = std::move(fd),
+                                                           .path = context.model.path(),
+                                                           .file_size = context.model.image().size(),
+                                                           .dontcache = dontcache,
+                                                           .direct = false,
+                                                           .alignment = 4096}));
 }
 
 Result<std::unique_ptr<ChunkSource>> open_uring_source(const SourceContext& context) {

@@ -13,8 +13,8 @@ namespace ringload {
 
 Result<std::unique_ptr<ChunkSource>> open_uring_direct_source(const SourceContext& context) {
   const PipelineOptions& options = context.options;
-  Uring* uring = context.engine.uring(options.queue_depth);
-  if (uring == nullptr) return *context.engine.uring_unavailable();
+  UringReader* reader = context.uring_reader();
+  if (reader == nullptr) return *context.engine.uring_unavailable();
   // statx says nothing on some file systems: 4 KiB, the usual block size, is then tried.
   const auto dio = direct_io_alignment(context.model.fd());
   const std::uint64_t alignment = std::max<std::uint64_t>(4096, dio ? dio->offset : 0);
@@ -32,18 +32,13 @@ Result<std::unique_ptr<ChunkSource>> open_uring_direct_source(const SourceContex
     e.message += "; this file system refuses O_DIRECT: use --strategy auto or uring-dontcache";
     return e;
   }
-  return std::unique_ptr<ChunkSource>(std::make_unique<UringReader>(UringReaderOptions{
-      .uring = uring,
-      .fd = std::move(fd).value(),
-      .path = context.model.path(),
-      .file_size = context.model.image().size(),
-      .read_size = options.read_size,
-      .dontcache = false,
-      .direct = true,
-      .alignment = alignment,
-      .fault = context.engine.fault,
-      .warn = context.warn,
-  }));
+  return std::unique_ptr<ChunkSource>(
+      std::make_unique<UringFileSource>(*reader, UringFile{.fd = std::move(fd).value(),
+                                                           .path = context.model.path(),
+                                                           .file_size = context.model.image().size(),
+                                                           .dontcache = false,
+                                                           .direct = true,
+                                                           .alignment = alignment}));
 }
 
 }  // namespace ringload

@@ -22,9 +22,18 @@ UringReader::UringReader(UringReaderOptions options) : options_(std::move(option
 
 UringReader::~UringReader() { drain(); }
 
-SourceNeeds UringReader::needs() const { return SourceNeeds{.slots = true, .alignment = options_.alignment}; }
+std::uint32_t UringReader::add_file(UringFile file) {
+  files_.emplace_back(std::move(file));
+  return static_cast<std::uint32_t>(files_.size() - 1);
+}
+
+void UringReader::remove_file(std::uint32_t file) noexcept {
+  if (file < files_.size()) files_[file].reset();
+}
 
 void UringReader::attach(StagingRing& ring) {
+  if (attached_) return;
+  attached_ = true;
   auto registered = ring.register_with(*options_.uring);
   fixed_buffers_ = registered.has_value();
   if (!registered && options_.warn) {
@@ -32,7 +41,7 @@ void UringReader::attach(StagingRing& ring) {
   }
 }
 
-Result<void> UringReader::start(const ChunkRequest& request) {
+Result<void> UringReader::start(std::uint32_t file, const ChunkRequest& request) {
   const Chunk& c = *request.info;
   std::uint32_t ops = 0;
   for (std::uint64_t at = 0; at < c.length; at += options_.read_size) {
@@ -40,7 +49,8 @@ Result<void> UringReader::start(const ChunkRequest& request) {
     const std::uint64_t expected = at >= c.valid ? 0 : std::min(length, c.valid - at);
     if (expected == 0) break;  // wholly past EOF: nothing to read
     const std::uint32_t id = new_op();
-    ops_[id] = ReadOp{.chunk = request.chunk,
+    ops_[id] = ReadOp{.file = file,
+                      .chunk = request.chunk,
                       .slot = request.slot,
                       .buffer = request.buffer.data() + at,
                       .file_offset = c.file_offset + at,
@@ -50,15 +60,12 @@ Result<void> UringReader::start(const ChunkRequest& request) {
     RINGLOAD_TRY_VOID(submit(id));
     ++ops;
   }
-  if (outstanding_.size() <= request.chunk) {
-    outstanding_.resize(request.chunk + 1, 0);
-    chunk_bytes_.resize(request.chunk + 1);
+  if (ops == 0) {
+    completed_now_.push_back(ChunkDone{.chunk = request.chunk, .bytes = request.buffer.first(c.valid)});
+  } else {
+    outstanding_[request.chunk] = ops;
+    chunk_bytes_[request.chunk] = request.buffer.first(c.valid);
   }
-  outstanding_[request.chunk] = ops;
-  chunk_bytes_[request.chunk] = request.buffer.first(c.valid);
-  bytes_read_ += c.valid;
-  if (ops == 0)
-    completed_now_.push_back(ChunkDone{.chunk = request.chunk, .bytes = chunk_bytes_[request.chunk]});
   return {};
 }
 
@@ -70,7 +77,7 @@ Result<void> UringReader::reap(bool wait, std::vector<ChunkDone>& done) {
   io_uring* ring = options_.uring->get();
   const int rc = io_uring_submit_and_wait(ring, block ? 1 : 0);
   if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
-    return sys_error(-rc, "io_uring_submit_and_wait failed", options_.path);
+    return sys_error(-rc, "io_uring_submit_and_wait failed", {});
   }
   // Completions the fault injector made up are handled like real ones.
   std::vector<std::pair<std::uint32_t, int>> results;
@@ -106,6 +113,9 @@ void UringReader::drain() noexcept {
   }
   kernel_in_flight_ = 0;
   for (auto& op : ops_) op.in_use = false;
+  outstanding_.clear();
+  chunk_bytes_.clear();
+  completed_now_.clear();
 }
 
 std::uint32_t UringReader::new_op() {
@@ -122,6 +132,7 @@ std::uint32_t UringReader::new_op() {
 
 Result<void> UringReader::submit(std::uint32_t id) {
   ReadOp& op = ops_[id];
+  const UringFile& file = *files_[op.file];
   std::uint64_t length = op.length;
   if (options_.fault && !op.fault_checked) {
     op.fault_checked = true;
@@ -132,8 +143,8 @@ Result<void> UringReader::submit(std::uint32_t id) {
     }
     // A short read: ask the kernel for fewer bytes (whole O_DIRECT blocks), as if it stopped early.
     if (fault > 0 && static_cast<std::uint64_t>(fault) < op.expected) {
-      length = std::max<std::uint64_t>(align_down(static_cast<std::uint64_t>(fault), options_.alignment),
-                                       options_.alignment);
+      length = std::max<std::uint64_t>(align_down(static_cast<std::uint64_t>(fault), file.alignment),
+                                       file.alignment);
     }
   }
   io_uring* ring = options_.uring->get();
@@ -146,20 +157,21 @@ Result<void> UringReader::submit(std::uint32_t id) {
   }
   const auto offset = static_cast<__u64>(op.file_offset);
   if (fixed_buffers_) {
-    io_uring_prep_read_fixed(sqe, options_.fd.get(), op.buffer, static_cast<unsigned>(length), offset,
+    io_uring_prep_read_fixed(sqe, file.fd.get(), op.buffer, static_cast<unsigned>(length), offset,
                              static_cast<int>(op.slot));
   } else {
-    io_uring_prep_read(sqe, options_.fd.get(), op.buffer, static_cast<unsigned>(length), offset);
+    io_uring_prep_read(sqe, file.fd.get(), op.buffer, static_cast<unsigned>(length), offset);
   }
-  if (options_.dontcache) sqe->rw_flags = kRwfDontcache;
+  if (file.dontcache) sqe->rw_flags = kRwfDontcache;
   io_uring_sqe_set_data64(sqe, id);
   ++kernel_in_flight_;
   return {};
 }
 
 Error UringReader::op_error(const ReadOp& op, int res) const {
-  Error e = sys_error(-res, "read failed", options_.path, op.file_offset);
-  if ((res == -EOPNOTSUPP || res == -EINVAL) && options_.dontcache) {
+  const UringFile& file = *files_[op.file];
+  Error e = sys_error(-res, "read failed", file.path, op.file_offset);
+  if ((res == -EOPNOTSUPP || res == -EINVAL) && file.dontcache) {
     e.kind = ErrorKind::unsupported_feature;
     e.message = "RWF_DONTCACHE is not supported by this kernel or file system (needs Linux ≥ 6.14)";
   }
@@ -179,17 +191,20 @@ Result<void> UringReader::complete(std::uint32_t id, int res, std::vector<ChunkD
   const auto got = static_cast<std::uint64_t>(res);
   if (got < op.expected) return complete_short(op, got, id);
   op.in_use = false;
-  if (--outstanding_[op.chunk] == 0) {
-    done.push_back(ChunkDone{.chunk = op.chunk, .bytes = chunk_bytes_[op.chunk]});
+  if (const auto left = outstanding_.find(op.chunk); left != outstanding_.end() && --left->second == 0) {
+    outstanding_.erase(left);
+    const auto bytes = chunk_bytes_.extract(op.chunk);
+    done.push_back(ChunkDone{.chunk = op.chunk, .bytes = bytes.mapped()});
   }
   return {};
 }
 
 Result<void> UringReader::complete_short(ReadOp& op, std::uint64_t got, std::uint32_t id) {
+  const UringFile& file = *files_[op.file];
   auto truncated = [&](std::string message, std::uint64_t at) {
     op.in_use = false;
     Error e = make_error(ErrorKind::truncated, std::move(message), at);
-    e.path = options_.path;
+    e.path = file.path;
     return e;
   };
   if (got == 0) {
@@ -198,7 +213,7 @@ Result<void> UringReader::complete_short(ReadOp& op, std::uint64_t got, std::uin
                                  op.file_offset, op.expected),
                      op.file_offset);
   }
-  if (options_.direct && got % options_.alignment != 0) {
+  if (file.direct && got % file.alignment != 0) {
     return truncated("O_DIRECT read stopped mid-block: the file shrank during the load",
                      op.file_offset + got);
   }
@@ -209,6 +224,17 @@ Result<void> UringReader::complete_short(ReadOp& op, std::uint64_t got, std::uin
   op.length -= got;
   op.expected -= got;
   return submit(id);
+}
+
+UringFileSource::UringFileSource(UringReader& reader, UringFile file)
+    : reader_(reader), alignment_(file.alignment) {
+  id_ = reader_.add_file(std::move(file));
+}
+
+Result<void> UringFileSource::start(const ChunkRequest& request) {
+  RINGLOAD_TRY_VOID(reader_.start(id_, request));
+  bytes_read_ += request.info->valid;
+  return {};
 }
 
 Result<UniqueFd> reopen_model_file(const Model& model, int flags) {

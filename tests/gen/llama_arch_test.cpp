@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "base/json.hpp"
 #include "gen/gen.hpp"
 #include "gen/llama_arch.hpp"
 #include "io/file.hpp"
@@ -73,7 +74,7 @@ TEST(GenLlama, GgufWithoutTensorCountIsALlamaModelWithConsistentShapes) {
     EXPECT_EQ(report->arch, Arch::llama);
     auto model = Model::load(dir.file("m.gguf"));
     ASSERT_TRUE(model) << model.error().to_string();
-    const auto& meta = model->metadata();
+    const auto meta = to_json(model->metadata());
     EXPECT_EQ(meta.value("general.architecture", ""), "llama");
     const std::uint64_t d = u64_key(meta, "llama.embedding_length");
     const std::uint64_t ff = u64_key(meta, "llama.feed_forward_length");
@@ -124,7 +125,7 @@ TEST(GenLlama, FileTypeNamesTheWeightType) {
     ASSERT_TRUE(generate(dir.file("m.gguf"), llama_options(dtype, std::uint64_t{3} << 20)));
     auto model = Model::load(dir.file("m.gguf"));
     ASSERT_TRUE(model);
-    EXPECT_EQ(u64_key(model->metadata(), "general.file_type"), file_type) << dtype_name(dtype);
+    EXPECT_EQ(u64_key(to_json(model->metadata()), "general.file_type"), file_type) << dtype_name(dtype);
   }
 }
 
@@ -280,8 +281,8 @@ TEST(GenLlama, ArchNoneKeepsThePlainLayoutAndMetadata) {
   EXPECT_EQ(report->arch, Arch::none);
   auto model = Model::load(dir.file("none.gguf"));
   ASSERT_TRUE(model);
-  EXPECT_FALSE(model->metadata().contains("tokenizer.ggml.tokens"));
-  EXPECT_FALSE(model->metadata().contains("general.file_type"));
+  EXPECT_FALSE(to_json(model->metadata()).contains("tokenizer.ggml.tokens"));
+  EXPECT_FALSE(to_json(model->metadata()).contains("general.file_type"));
   // And --tensors on its own still makes the extra bias tensors a llama model could not hold.
   o.arch = Arch::automatic;
   o.tensor_count = 20;

@@ -562,7 +562,7 @@ TEST(GenMetadata, RecordsGeneratorAndSeedInEveryFormat) {
     ASSERT_TRUE(generate(dir.file("m"), options));
     auto model = Model::load(dir.file("m"));
     ASSERT_TRUE(model) << model.error().to_string();
-    const auto& meta = model->metadata();
+    const auto meta = to_json(model->metadata());
     const auto generator = meta.find("generator");
     ASSERT_NE(generator, meta.end()) << to_string(format) << ": " << dump_json(meta);
     EXPECT_EQ(*generator, "ringload gen");

@@ -44,8 +44,8 @@ void exhaust_mappings() {
   std::size_t limit = 65530;
   std::ifstream("/proc/sys/vm/max_map_count") >> limit;
   const std::size_t pages = limit * 2 + 16;
-  auto* region = static_cast<std::byte*>(
-      ::mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
+  auto* region = static_cast<std::byte*>(::mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE,
+                                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
   if (region == MAP_FAILED) ::_exit(2);
   std::size_t p = 1;
   while (p < pages && ::mprotect(region + p * kPage, kPage, PROT_NONE) == 0) p += 2;

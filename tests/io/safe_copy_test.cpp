@@ -95,8 +95,8 @@ TEST_F(SafeCopyDeathTest, ASigbusOutsideTheGuardReachesAnEarlierPlainHandler) {
 
 TEST_F(SafeCopyDeathTest, ASigbusOutsideTheGuardWithNoEarlierHandlerKillsAsUsual) {
   ShrunkMapping m;
-  EXPECT_EXIT(touch_outside_the_guard(m, [] { ::signal(SIGBUS, SIG_DFL); }), ::testing::KilledBySignal(SIGBUS),
-              "");
+  EXPECT_EXIT(touch_outside_the_guard(m, [] { ::signal(SIGBUS, SIG_DFL); }),
+              ::testing::KilledBySignal(SIGBUS), "");
 }
 
 }  // namespace

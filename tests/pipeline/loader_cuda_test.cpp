@@ -32,7 +32,8 @@ TEST_P(LoaderCuda, DeliversEveryTensorToTheDeviceByteExact) {
     SCOPED_TRACE(load);
     auto report = loader.load(model, **made, test::small_ring(strategy));
     ASSERT_LOADED_OR_SKIP(report, strategy);
-    EXPECT_EQ(report->staging_pinned, report->staging_bytes > 0) << "a ring is pinned for the device it feeds";
+    EXPECT_EQ(report->staging_pinned, report->staging_bytes > 0)
+        << "a ring is pinned for the device it feeds";
     for (std::uint32_t i = 0; i < model.tensors().size(); ++i) {
       const TensorInfo& t = model.tensors()[i];
       auto back = copy_to_host(**made, i);

@@ -45,18 +45,18 @@ UringReaderStats read_all(Fixture& f, FaultInjector fault, bool direct = false) 
   const int flags = O_RDONLY | (direct ? O_DIRECT : 0);
   auto fd = UniqueFd::open(f.path, flags);
   EXPECT_TRUE(fd) << fd.error().to_string();
-  UringReader reader(UringReaderOptions{.uring = &*f.uring,
-                                        .fd = std::move(fd).value(),
-                                        .path = f.path.string(),
-                                        .file_size = kChunk,
-                                        .read_size = kReadSize,
-                                        .direct = direct,
-                                        .alignment = 4096,
-                                        .fault = std::move(fault)});
+  UringReader reader(
+      UringReaderOptions{.uring = &*f.uring, .read_size = kReadSize, .fault = std::move(fault)});
+  const std::uint32_t file = reader.add_file(UringFile{.fd = std::move(fd).value(),
+                                                       .path = f.path.string(),
+                                                       .file_size = kChunk,
+                                                       .direct = direct,
+                                                       .alignment = 4096});
   reader.attach(*f.ring);
   std::memset(f.ring->slot(0).data(), 0, kChunk);
   const Chunk chunk{.file_offset = 0, .length = kChunk, .valid = kChunk, .pieces = {}};
-  auto started = reader.start(ChunkRequest{.chunk = 0, .slot = 0, .info = &chunk, .buffer = f.ring->slot(0)});
+  auto started =
+      reader.start(file, ChunkRequest{.chunk = 0, .slot = 0, .info = &chunk, .buffer = f.ring->slot(0)});
   EXPECT_TRUE(started) << started.error().to_string();
   std::vector<ChunkDone> done;
   while (started && done.empty()) {
@@ -119,16 +119,15 @@ TEST(UringReader, AnErrorNamesTheFileAndTheFailingReadsOffset) {
   auto fd = UniqueFd::open(f.path, O_RDONLY);
   ASSERT_TRUE(fd);
   UringReader reader(UringReaderOptions{.uring = &*f.uring,
-                                        .fd = std::move(fd).value(),
-                                        .path = f.path.string(),
-                                        .file_size = kChunk,
                                         .read_size = kReadSize,
-                                        .alignment = 4096,
                                         .fault = [](std::uint64_t offset, std::uint64_t) -> std::int64_t {
                                           return offset == 3 * kReadSize ? -EIO : 0;
                                         }});
+  const std::uint32_t file = reader.add_file(UringFile{
+      .fd = std::move(fd).value(), .path = f.path.string(), .file_size = kChunk, .alignment = 4096});
   const Chunk chunk{.file_offset = 0, .length = kChunk, .valid = kChunk, .pieces = {}};
-  ASSERT_TRUE(reader.start(ChunkRequest{.chunk = 0, .slot = 0, .info = &chunk, .buffer = f.ring->slot(0)}));
+  ASSERT_TRUE(
+      reader.start(file, ChunkRequest{.chunk = 0, .slot = 0, .info = &chunk, .buffer = f.ring->slot(0)}));
   std::vector<ChunkDone> done;
   Result<void> reaped;
   while ((reaped = reader.reap(true, done)) && done.empty()) {

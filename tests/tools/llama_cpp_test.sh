@@ -69,8 +69,12 @@ bench_peers_json() {
 import json, sys
 doc = json.load(open(sys.argv[1]))
 rows = doc["results"]
-run_keys = ["wall_s", "gb_per_s", "time_to_first_tensor_s", "cpu_s_per_gb", "peak_rss", "anon_rss_after",
+measured = ["wall_s", "gb_per_s", "time_to_first_tensor_s", "cpu_s_per_gb", "peak_rss", "anon_rss_after",
             "file_resident_pages_after", "file_total_pages", "zram_orig_delta"]
+# The memory-pressure figures (bench/BENCH_JSON.md RUN): null where this run measured none.
+pressure = ["zram_compr_delta", "zram_mem_used_delta", "swap_bytes", "anon_rss_bytes", "file_resident_pages",
+            "oom_killed", "cgroup_peak_bytes", "cgroup_file_bytes_peak", "major_faults"]
+run_keys = measured + pressure
 names = [(r["strategy"], r["cache"]) for r in rows]
 want = [(s, c) for s in ["read", "auto", "llama.cpp:no-mmap", "llama.cpp:direct-io", "llama.cpp:mmap"]
         for c in ["cold", "warm"]]
@@ -84,7 +88,8 @@ for r in rows[4:]:
     for run in r["runs"] + [r["median"], r["min"], r["max"]]:
         assert list(run) == run_keys, list(run)
         assert run["time_to_first_tensor_s"] is None
-        assert all(isinstance(run[k], (int, float)) for k in run_keys if k != "time_to_first_tensor_s")
+        assert all(isinstance(run[k], (int, float)) for k in measured if k != "time_to_first_tensor_s")
+        assert all(run[k] is None or isinstance(run[k], (int, float)) for k in pressure), run
         assert run["wall_s"] > 0 and run["gb_per_s"] > 0 and run["peak_rss"] > 50e6
         assert run["file_total_pages"] == rows[0]["median"]["file_total_pages"]
     assert r["x_read"] > 0 and r["x_mmap"] is None and r["fraction_of_ceiling"] > 0

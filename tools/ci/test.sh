@@ -183,7 +183,7 @@ fi
 
 step "fuzzing (${fuzz_seconds}s per target)"
 corpus=build-asan/fuzz-corpus
-rm -rf "$corpus" && mkdir -p "$corpus"/{apr_v2,gguf,safetensors}
+rm -rf "$corpus" && mkdir -p "$corpus"/{apr_v2,gguf,json,safetensors}
 if [[ -d "$fixtures" ]]; then
   # Small seeds only: libFuzzer mutates faster on short inputs; the large vocab files add nothing
   # the small ones do not.
@@ -199,7 +199,13 @@ for codec in lz4 zstd; do
   build/tools/ringload/ringload gen -q --format apr --size 16KiB --tensors 5 --compress "$codec" \
     "$corpus/apr_v2/gen-$codec.apr"
 done
-for target in apr_v2 gguf safetensors; do
+# The JSON reader's seeds: the safetensors headers, and bench documents (bigger, other shapes).
+for f in "$corpus"/safetensors/*; do
+  python3 -c 'import struct, sys; d = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", d[:8])[0]
+open(sys.argv[2], "wb").write(d[8:8 + n])' "$f" "$corpus/json/$(basename "$f").json" || true
+done
+find bench/results -name '*.json' -size -256k -exec cp {} "$corpus/json/" \;
+for target in apr_v2 gguf json safetensors; do
   if build-asan/tests/fuzz/${target}_fuzz "$corpus/$target" -max_total_time="$fuzz_seconds" \
        -max_len=262144 -rss_limit_mb=4096 -print_final_stats=1 >"build-asan/fuzz-$target.log" 2>&1; then
     echo "fuzz $target: $(grep -E 'stat::number_of_executed_units' "build-asan/fuzz-$target.log" | awk '{print $2}') runs, no crash"

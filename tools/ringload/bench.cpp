@@ -27,9 +27,9 @@
 
 #include "base/json.hpp"
 #include "bench_ceiling.hpp"
+#include "bench_peers.hpp"
 #include "bench_pressure.hpp"
 #include "bench_spawn.hpp"
-#include "bench_peers.hpp"
 #include "bench_stats.hpp"
 #include "bench_svg.hpp"
 #include "commands.hpp"
@@ -630,13 +630,14 @@ class Bench {
     const double ceiling = ceiling_for(cell.cache);
     Json j{{"strategy", cell.strategy}};
     if (cell.peer) j["peer"] = true;
-    j.update(Json{{"ran_as", ran_as},
-                  {"cache", cell.cache},
-                  {"runs", std::move(runs)},
-                  {"median", bench::run_json(s.median)},
-                  {"min", bench::run_json(s.min)},
-                  {"max", bench::run_json(s.max)},
-                  {"fraction_of_ceiling", ceiling > 0 && s.median.gb_per_s >= 0 ? s.median.gb_per_s / ceiling : 0.0}});
+    j.update(Json{
+        {"ran_as", ran_as},
+        {"cache", cell.cache},
+        {"runs", std::move(runs)},
+        {"median", bench::run_json(s.median)},
+        {"min", bench::run_json(s.min)},
+        {"max", bench::run_json(s.max)},
+        {"fraction_of_ceiling", ceiling > 0 && s.median.gb_per_s >= 0 ? s.median.gb_per_s / ceiling : 0.0}});
     for (const auto& [key, baseline] : {std::pair{"x_read", "read"}, std::pair{"x_mmap", "mmap"}}) {
       const Cell* base = find_cell(baseline, cell.cache);
       const double base_wall = base ? bench::summarize(base->runs).median.wall_s : bench::kNotMeasured;

@@ -31,7 +31,7 @@ struct FileView {
   Format format = Format::safetensors;
   std::uint64_t file_size = 0;
   bool decompressed = false;  // a compressed APR, decompressed onto the heap
-  const Json* metadata = nullptr;
+  const MetadataValue* metadata = nullptr;
   std::span<const TensorInfo> tensors;  // sorted by offset
 };
 
@@ -71,7 +71,7 @@ Json file_json(const FileView& file) {
   return Json{{"path", file.path},
               {"format", std::string(to_string(file.format))},
               {"file_size", file.file_size},
-              {"metadata", *file.metadata},
+              {"metadata", to_json(*file.metadata)},
               {"tensors", std::move(tensors)}};
 }
 
@@ -106,7 +106,7 @@ void print_table(const FileView& file) {
   fmt::print("{}\n  format {}  file {}  {} tensors, {} of tensor data{}\n", file.path, to_string(file.format),
              format_bytes(file.file_size), tensors.size(), format_bytes(total),
              file.decompressed ? "  (decompressed in memory)" : "");
-  const auto& meta = *file.metadata;
+  const Json meta = to_json(*file.metadata);
   if (!meta.empty()) {
     fmt::print("  metadata ({} keys):\n", meta.size());
     for (const auto& [key, value] : meta.items()) {

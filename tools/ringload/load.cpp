@@ -55,30 +55,43 @@ Json report_json(const LoadReport& r, bool with_digests) {
   if (with_digests) {
     Json tensors = Json::array();
     for (const auto& d : r.digests) {
-      tensors.push_back(Json{{"name", d.name}, {"offset", d.offset}, {"size", d.size}, {"sha256", d.sha256}});
+      tensors.push_back(Json{
+          {"name", d.name}, {"offset", d.offset}, {"size", d.size}, {"sha256", d.sha256}, {"file", d.file}});
     }
     j["tensors"] = std::move(tensors);
   }
+  Json files = Json::array();
+  for (const FileReport& f : r.files) {
+    files.push_back(Json{{"path", f.path},
+                         {"bytes", f.bytes},
+                         {"wall_s", f.wall_s},
+                         {"strategy", std::string(to_string(f.strategy))}});
+  }
+  j["files"] = std::move(files);
   return j;
 }
 
 // Copies each destination back to the host and compares it with the file bytes the plan says it
-// holds (the shard's slice when sharded). Returns the number of tensors checked.
-Result<std::uint32_t> verify_destinations(const Model& model, const Sink& sink,
+// holds (the shard's slice when sharded). `bytes_of(tensor)` gives the whole tensor's file bytes.
+// Returns the number of tensors checked.
+template <class BytesOf>
+Result<std::uint32_t> verify_destinations(std::span<const TensorInfo> all, std::size_t files,
+                                          const std::string& path, BytesOf bytes_of, const Sink& sink,
                                           const PipelineOptions& options) {
   PlanOptions plan_options;
   plan_options.tensor_names = options.tensor_names;
   plan_options.shard_rank = options.shard_rank;
   plan_options.shard_world = options.shard_world;
-  const Plan plan = RINGLOAD_TRY(make_plan(model, plan_options));
+  const Plan plan = RINGLOAD_TRY(select_tensors(all, files, plan_options, path));
   for (const SinkTensor& t : plan.tensors) {
     auto host = copy_to_host(sink, t.index);
     if (!host) return std::move(host).error();
-    const auto file = model.image().subspan(t.file_offset, t.size);
+    const std::span<const std::byte> whole = RINGLOAD_TRY(bytes_of(*t.info));
+    const auto file = whole.subspan(t.file_offset - t.info->offset, t.size);
     if (host->size() != file.size() || !std::equal(host->begin(), host->end(), file.begin())) {
       Error e = make_error(ErrorKind::checksum_mismatch, "the destination's bytes differ from the file's",
                            t.file_offset, t.info->name);
-      e.path = model.path();
+      e.path = path;
       return e;
     }
   }
@@ -131,7 +144,10 @@ std::function<int()> add_load(CLI::App& app) {
       "release at the end: baseline), mmap-pipelined, uring, uring-direct (O_DIRECT), uring-dontcache\n"
       "(RWF_DONTCACHE), auto (O_DIRECT where the file system allows, else the best fallback).\n"
       "Example: ringload load --strategy uring-direct --sink null --json --checksum sha256 model.gguf");
-  sub->add_option("file", opts->file, "Model file")->required();
+  sub->add_option(
+         "file", opts->file,
+         "Model file, or a whole checkpoint: a directory, a *.index.json, any file of a GGUF split set")
+      ->required();
   std::vector<std::string> names;
   for (Strategy s : all_strategies()) names.emplace_back(to_string(s));
   sub->add_option("--strategy", opts->strategy, "How bytes are read (see above)")
@@ -211,6 +227,7 @@ std::function<int()> add_load(CLI::App& app) {
     // `read` held: the heap copy a service using it keeps, built as such a service builds it.
     const bool heap_copy = opts->hold_s > 0 && options.strategy == Strategy::read;
     std::optional<Model> model;
+    std::optional<Checkpoint> checkpoint;  // a load of many files
     std::optional<HeapModel> heap;
     if (heap_copy) {
       auto read = read_onto_heap(opts->file);
@@ -218,9 +235,20 @@ std::function<int()> add_load(CLI::App& app) {
       heap.emplace(std::move(read).value());
       model.emplace(std::move(heap->model));  // heap keeps only the timing
     } else {
-      auto loaded = Model::load(opts->file);
-      if (!loaded) return fail(loaded.error());
-      model.emplace(std::move(loaded).value());
+      // Any checkpoint path; one file is loaded as a Model, so --hold can keep its mapping.
+      auto opened = Checkpoint::open(opts->file);
+      if (!opened) return fail(opened.error());
+      if (opened->files().size() == 1) {
+        auto loaded = Model::load(opened->files().front().path);
+        if (!loaded) return fail(loaded.error());
+        model.emplace(std::move(loaded).value());
+      } else if (opts->hold_s >= 0) {
+        fmt::print(stderr, "ringload load: --hold measures one file; {} is a checkpoint of {} files\n",
+                   opts->file, opened->files().size());
+        return kExitBadInput;
+      } else {
+        checkpoint.emplace(std::move(opened).value());
+      }
     }
     std::unique_ptr<Sink> sink;
     if (opts->sink == "cuda") {
@@ -233,17 +261,24 @@ std::function<int()> add_load(CLI::App& app) {
       sink = std::make_unique<HostSink>();
     }
     std::uint64_t total = 0;
-    for (const auto& t : model->tensors()) total += t.size;
+    for (const auto& t : checkpoint ? checkpoint->tensors() : model->tensors()) total += t.size;
     ProgressBar bar("load", total, !opts->quiet && !opts->json);
     options.on_progress = [&bar](const LoadProgress& p) { bar.update(p.bytes_done, p.bytes_total); };
 
-    auto report = load_into(*model, *sink, options);
+    auto report = checkpoint ? load_into(*checkpoint, *sink, options) : load_into(*model, *sink, options);
     bar.finish();
     if (!report) return fail(report.error());
     if (heap) account_heap_read(*report, *heap, opts->file);
     std::uint32_t verified = 0;
     if (opts->verify) {
-      auto checked = verify_destinations(*model, *sink, options);
+      auto checked =
+          checkpoint
+              ? verify_destinations(
+                    checkpoint->tensors(), checkpoint->files().size(), checkpoint->path(),
+                    [&](const TensorInfo& t) { return checkpoint->tensor_bytes(t.name); }, *sink, options)
+              : verify_destinations(
+                    model->tensors(), 1, model->path(),
+                    [&](const TensorInfo& t) { return model->tensor_bytes(t.name); }, *sink, options);
       if (!checked) return fail(checked.error());
       verified = *checked;
     }
