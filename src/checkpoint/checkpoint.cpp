@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "checkpoint/gguf_split.hpp"
+#include "checkpoint/header_read.hpp"
 #include "checkpoint/hf_index.hpp"
 #include "checkpoint/layout.hpp"
 
@@ -50,23 +51,23 @@ struct Checkpoint::Impl {
 
 Result<void> Checkpoint::Impl::add_file(const std::filesystem::path& file,
                                         std::optional<SplitKeys>* split_keys) {
-  // One file open at a time: a checkpoint of any size holds no fd or mapping once open() returns.
-  const Model model = RINGLOAD_TRY(Model::load(file, options));
+  // One file open at a time, for its header only: a checkpoint of any size holds no fd or mapping
+  // once open() returns, and no tensor page of a cold file entered the page cache.
+  FileHeader header = RINGLOAD_TRY(read_file_header(file, options));
   const auto index = static_cast<std::uint32_t>(files.size());
-  CheckpointFile entry{.path = model.path(),
-                       .format = model.format(),
-                       .file_size = model.file_size(),
+  CheckpointFile entry{.path = std::move(header.path),
+                       .format = header.table.format,
+                       .file_size = header.file_size,
                        .first_tensor = static_cast<std::uint32_t>(tensors.size()),
-                       .tensor_count = static_cast<std::uint32_t>(model.tensors().size())};
-  for (const TensorInfo& t : model.tensors()) {
-    TensorInfo copy = t;
-    copy.file = index;
+                       .tensor_count = static_cast<std::uint32_t>(header.table.tensors.size())};
+  for (TensorInfo& t : header.table.tensors) {
+    t.file = index;
     entry.tensor_bytes += t.size;
-    tensors.push_back(std::move(copy));
+    tensors.push_back(std::move(t));
   }
   total_bytes += entry.tensor_bytes;
-  if (split_keys != nullptr) *split_keys = read_split_keys(model);
-  metadata.push_back(model.metadata());
+  if (split_keys != nullptr) *split_keys = read_split_keys(header.table.metadata);
+  metadata.push_back(std::move(header.table.metadata));
   files.push_back(std::move(entry));
   return {};
 }
@@ -98,10 +99,12 @@ Result<void> Checkpoint::Impl::index_names() {
     const auto [it, inserted] = by_name.emplace(t.name, i);
     if (!inserted) {
       const TensorInfo& first = tensors[it->second];
-      Error e = make_error(ErrorKind::duplicate_name,
-                           fmt::format("two files hold a tensor of this name: {} and {}",
-                                       files[first.file].path, files[t.file].path),
-                           t.offset, t.name);
+      // Within one file, as Model::load says it; across files, naming both.
+      const std::string message = first.file == t.file
+                                      ? std::string("two tensors have this name")
+                                      : fmt::format("two files hold a tensor of this name: {} and {}",
+                                                    files[first.file].path, files[t.file].path);
+      Error e = make_error(ErrorKind::duplicate_name, message, t.offset, t.name);
       e.path = files[t.file].path;
       return e;
     }

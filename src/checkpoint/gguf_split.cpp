@@ -24,8 +24,7 @@ std::string shown(const std::optional<std::uint64_t>& v) { return v ? std::to_st
 
 }  // namespace
 
-SplitKeys read_split_keys(const Model& model) {
-  const ModelMetadata& metadata = model.metadata();
+SplitKeys read_split_keys(const ModelMetadata& metadata) {
   return SplitKeys{unsigned_value(metadata, "split.no"), unsigned_value(metadata, "split.count"),
                    unsigned_value(metadata, "split.tensors.count")};
 }

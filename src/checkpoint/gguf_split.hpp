@@ -18,7 +18,7 @@ struct SplitKeys {
   std::optional<std::uint64_t> tensors;  // split.tensors.count
 };
 
-[[nodiscard]] SplitKeys read_split_keys(const Model& model);
+[[nodiscard]] SplitKeys read_split_keys(const ModelMetadata& metadata);
 
 // split_count_mismatch, split_out_of_sequence or split_tensor_count, naming the files at fault.
 [[nodiscard]] Result<void> check_split_set(const SplitName& name, std::span<const CheckpointFile> files,

@@ -23,9 +23,9 @@ struct HfIndex {
 // something other than a plain file name (a path with '/' could reach outside the directory).
 [[nodiscard]] Result<HfIndex> read_hf_index(const std::filesystem::path& path);
 
-// The shards (opened, in index order) against the index: every tensor the index maps to a shard
-// is there (else misplaced_tensor), and every tensor a shard holds is in the index (else
-// unlisted_tensor).
+// The shards (opened, in index order; their tensor names already unique) against the index:
+// every tensor the index maps to a shard is there (else misplaced_tensor), and every tensor a
+// shard holds is in the index (else unlisted_tensor).
 [[nodiscard]] Result<void> check_against_index(const HfIndex& index, std::span<const CheckpointFile> files,
                                                std::span<const TensorInfo> tensors);
 

@@ -43,15 +43,19 @@ struct GenOptions {
   Compression compression = Compression::none;  // APR only
   Arch arch = Arch::automatic;                  // GGUF only (llama is refused elsewhere)
   std::uint64_t seed = 0;
+  // 0: one file at the output path. N >= 1: the output path is a directory holding a checkpoint
+  // of N shards (see write_checkpoint); safetensors and GGUF only.
+  std::uint32_t shards = 0;
   // Called now and then with (bytes written, bytes to write).
   std::function<void(std::uint64_t, std::uint64_t)> progress;
 };
 
 struct GenReport {
-  std::uint64_t file_bytes = 0;
+  std::uint64_t file_bytes = 0;  // of every file written
   std::uint64_t tensor_bytes = 0;
   std::uint32_t tensor_count = 0;
-  Arch arch = Arch::none;  // what was written (never automatic)
+  Arch arch = Arch::none;                    // what was written (never automatic)
+  std::vector<std::filesystem::path> files;  // written, in checkpoint order (an index last)
 };
 
 // The per-tensor key every byte of that tensor derives from.
@@ -91,7 +95,36 @@ void keep_values_finite(DType dtype, std::uint64_t position, std::span<std::byte
     const std::filesystem::path& out, const GenOptions& options, std::span<const TensorSpec> tensors,
     const nlohmann::ordered_json& metadata = nlohmann::ordered_json::object());
 
-// plan_tensors + write_model with metadata describing the generator.
+// The most shards a checkpoint may have: split.count is a u16 in GGUF.
+inline constexpr std::uint32_t kMaxShards = 65535;
+// The index of an HF sharded safetensors checkpoint, beside its shards.
+inline constexpr std::string_view kIndexFileName = "model.safetensors.index.json";
+
+// Shard `number` (1-based) of `count`: model-0000k-of-0000N.safetensors or .gguf, the names
+// Hugging Face and llama.cpp's gguf-split give them.
+[[nodiscard]] std::string shard_file_name(Format format, std::uint32_t number, std::uint32_t count);
+
+// How a checkpoint's tensors spread over `shards` files: contiguous runs of `tensors` (a layer's
+// tensors stay together and load in plan order, as in real checkpoints), each run's bytes as close
+// as whole tensors allow to an equal share of what is left, at least one tensor per shard.
+// Returns each shard's first tensor index (shards entries, the first 0); invalid_argument when
+// there are fewer tensors than shards.
+[[nodiscard]] Result<std::vector<std::size_t>> shard_starts(std::span<const TensorSpec> tensors,
+                                                            std::uint32_t shards);
+
+// Writes `tensors` as a checkpoint of options.shards files into directory `dir` (created if
+// missing): safetensors shards plus model.safetensors.index.json (metadata.total_size, weight_map
+// sorted by name), or a llama.cpp GGUF split set (split.no u16 0-based, split.count u16,
+// split.tensors.count i32 in every split; `metadata` in the first split only). Each tensor's bytes
+// are the ones a single-file write gives it (they depend on seed, name and position in the tensor
+// only). Each file goes through a temporary name; the index is written last. invalid_argument
+// when `dir` holds model files of another set (they would make the directory ambiguous).
+[[nodiscard]] Result<GenReport> write_checkpoint(
+    const std::filesystem::path& dir, const GenOptions& options, std::span<const TensorSpec> tensors,
+    const nlohmann::ordered_json& metadata = nlohmann::ordered_json::object());
+
+// plan_tensors + write_model (or write_checkpoint, with options.shards) with metadata describing
+// the generator.
 [[nodiscard]] Result<GenReport> generate(const std::filesystem::path& out, const GenOptions& options);
 
 }  // namespace ringload::gen

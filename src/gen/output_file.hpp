@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -103,9 +104,17 @@ inline constexpr std::size_t kChunkBytes = std::size_t{4} << 20;
 [[nodiscard]] Result<GenReport> write_safetensors(const std::filesystem::path& out, const GenOptions& options,
                                                   std::span<const TensorSpec> tensors,
                                                   const nlohmann::ordered_json& metadata);
+// One file of a llama.cpp split set: the keys gguf-split writes into every split, typed as it
+// writes them. A split other than the first holds these keys only (no general.*, no model keys).
+struct GgufSplit {
+  std::uint16_t number = 0;       // split.no, 0-based
+  std::uint16_t count = 0;        // split.count
+  std::int32_t tensor_count = 0;  // split.tensors.count: tensors in the whole set
+};
 [[nodiscard]] Result<GenReport> write_gguf(const std::filesystem::path& out, const GenOptions& options,
                                            std::span<const TensorSpec> tensors,
-                                           const nlohmann::ordered_json& metadata);
+                                           const nlohmann::ordered_json& metadata,
+                                           const std::optional<GgufSplit>& split = std::nullopt);
 [[nodiscard]] Result<GenReport> write_apr(const std::filesystem::path& out, const GenOptions& options,
                                           std::span<const TensorSpec> tensors,
                                           const nlohmann::ordered_json& metadata);

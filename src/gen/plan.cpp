@@ -434,17 +434,24 @@ Result<GenReport> write_model(const std::filesystem::path& out, const GenOptions
   }
   if (!metadata.is_object()) return make_error(ErrorKind::invalid_argument, "metadata must be a JSON object");
   RINGLOAD_TRY_VOID(check_tensor_specs(options.format, tensors));
-  switch (options.format) {
-    case Format::safetensors: return write_safetensors(out, options, tensors, metadata);
-    case Format::gguf: return write_gguf(out, options, tensors, metadata);
-    case Format::apr: return write_apr(out, options, tensors, metadata);
-  }
-  return make_error(ErrorKind::invalid_argument, "unknown format");
+  auto report = [&]() -> Result<GenReport> {
+    switch (options.format) {
+      case Format::safetensors: return write_safetensors(out, options, tensors, metadata);
+      case Format::gguf: return write_gguf(out, options, tensors, metadata);
+      case Format::apr: return write_apr(out, options, tensors, metadata);
+    }
+    return make_error(ErrorKind::invalid_argument, "unknown format");
+  }();
+  if (report) report->files = {out};
+  return report;
 }
 
 Result<GenReport> generate(const std::filesystem::path& out, const GenOptions& options) {
   const Plan plan = RINGLOAD_TRY(make_plan(options));
-  GenReport report = RINGLOAD_TRY(write_model(out, options, plan.tensors, metadata_for(options, plan)));
+  const nlohmann::ordered_json metadata = metadata_for(options, plan);
+  auto written = options.shards == 0 ? write_model(out, options, plan.tensors, metadata)
+                                     : write_checkpoint(out, options, plan.tensors, metadata);
+  GenReport report = RINGLOAD_TRY(std::move(written));
   report.arch = plan.arch;
   return report;
 }

@@ -156,16 +156,37 @@ Result<void> check_gguf_tensor(const TensorSpec& t) {
   return {};
 }
 
+// The keys of the split set, typed as llama.cpp's gguf-split writes them (u16, u16, i32).
+void put_split_keys(HeaderBytes& out, const GgufSplit& split) {
+  out.put_string("split.no");
+  out.put_type(ValueType::u16);
+  out.put(split.number);
+  out.put_string("split.count");
+  out.put_type(ValueType::u16);
+  out.put(split.count);
+  out.put_string("split.tensors.count");
+  out.put_type(ValueType::i32);
+  out.put(split.tensor_count);
+}
+constexpr std::uint64_t kSplitKeyCount = 3;
+
+// A split after the first carries the split keys only, as gguf-split writes it: the model's keys
+// live in the first split, and readers take the default alignment (ours) from the absent key.
 Result<std::vector<std::byte>> gguf_header(std::span<const TensorSpec> tensors,
-                                           const nlohmann::ordered_json& metadata) {
+                                           const nlohmann::ordered_json& metadata,
+                                           const std::optional<GgufSplit>& split) {
   constexpr std::array kWrittenFirst = {"general.architecture", "general.name", "general.alignment",
                                         "general.quantization_version"};
+  const bool model_keys = !split || split->number == 0;
   const bool quantized =
       std::any_of(tensors.begin(), tensors.end(), [](const TensorSpec& t) { return is_block_type(t.dtype); });
-  std::uint64_t kv_count = 3 + (quantized ? 1 : 0);
-  for (const auto& [key, value] : metadata.items()) {
-    if (key.empty()) return make_error(ErrorKind::invalid_argument, "GGUF metadata keys cannot be empty");
-    if (std::find(kWrittenFirst.begin(), kWrittenFirst.end(), key) == kWrittenFirst.end()) ++kv_count;
+  std::uint64_t kv_count = split ? kSplitKeyCount : 0;
+  if (model_keys) {
+    kv_count += 3 + (quantized ? 1 : 0);
+    for (const auto& [key, value] : metadata.items()) {
+      if (key.empty()) return make_error(ErrorKind::invalid_argument, "GGUF metadata keys cannot be empty");
+      if (std::find(kWrittenFirst.begin(), kWrittenFirst.end(), key) == kWrittenFirst.end()) ++kv_count;
+    }
   }
 
   HeaderBytes out;
@@ -173,21 +194,25 @@ Result<std::vector<std::byte>> gguf_header(std::span<const TensorSpec> tensors,
   out.put(kVersion);
   out.put<std::uint64_t>(tensors.size());
   out.put(kv_count);
-  put_kv(out, "general.architecture", string_or(metadata, "general.architecture", "llama"));
-  put_kv(out, "general.name", string_or(metadata, "general.name", "ringload-gen"));
-  out.put_string("general.alignment");
-  out.put_type(ValueType::u32);
-  out.put(kAlignment);
-  if (quantized) {
-    out.put_string("general.quantization_version");
+  if (model_keys) {
+    put_kv(out, "general.architecture", string_or(metadata, "general.architecture", "llama"));
+    put_kv(out, "general.name", string_or(metadata, "general.name", "ringload-gen"));
+    out.put_string("general.alignment");
     out.put_type(ValueType::u32);
-    out.put(kQuantizationVersion);
-  }
-  for (const auto& [key, value] : metadata.items()) {
-    if (std::find(kWrittenFirst.begin(), kWrittenFirst.end(), key) == kWrittenFirst.end()) {
-      put_kv(out, key, value);
+    out.put(kAlignment);
+    if (quantized) {
+      out.put_string("general.quantization_version");
+      out.put_type(ValueType::u32);
+      out.put(kQuantizationVersion);
+    }
+    for (const auto& [key, value] : metadata.items()) {
+      if (std::find(kWrittenFirst.begin(), kWrittenFirst.end(), key) == kWrittenFirst.end()) {
+        put_kv(out, key, value);
+      }
     }
   }
+  // After the model's keys, as gguf-split adds them.
+  if (split) put_split_keys(out, *split);
 
   std::uint64_t offset = 0;
   for (const TensorSpec& t : tensors) {
@@ -207,8 +232,9 @@ Result<std::vector<std::byte>> gguf_header(std::span<const TensorSpec> tensors,
 }  // namespace
 
 Result<GenReport> write_gguf(const std::filesystem::path& out, const GenOptions& options,
-                             std::span<const TensorSpec> tensors, const nlohmann::ordered_json& metadata) {
-  const std::vector<std::byte> header = RINGLOAD_TRY(gguf_header(tensors, metadata));
+                             std::span<const TensorSpec> tensors, const nlohmann::ordered_json& metadata,
+                             const std::optional<GgufSplit>& split) {
+  const std::vector<std::byte> header = RINGLOAD_TRY(gguf_header(tensors, metadata, split));
 
   GenReport report;
   report.tensor_count = static_cast<std::uint32_t>(tensors.size());

@@ -9,7 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "support/build_bytes.hpp"
 #include "support/fixtures.hpp"
+#include "support/temp_dir.hpp"
 
 namespace ringload {
 namespace {
@@ -57,6 +59,24 @@ TEST(Checkpoint, TheShardedFixtureOpensAsADirectoryAndAsItsIndex) {
   auto by_index = Checkpoint::open(dir / "model.safetensors.index.json");
   ASSERT_TRUE(by_index) << by_index.error().to_string();
   expect_whole_set(*by_index, dir);
+}
+
+// Header-only open still refuses a name twice in one file, as Model::load does.
+TEST(Checkpoint, ANameTwiceInOneFileIsADuplicate) {
+  test::TempDir tmp;
+  test::ByteBuilder gguf;
+  gguf.str("GGUF").u32(3).u64(2).u64(0);
+  for (std::uint64_t offset : {0U, 32U}) gguf.u64(1).str("x").u32(1).u64(4).u32(0).u64(offset);
+  gguf.pad_to(32).zeros(64);
+  const auto path = test::write_file(tmp.file("twice.gguf"), gguf.bytes());
+  auto model = Model::load(path);
+  ASSERT_FALSE(model);
+  auto ckpt = Checkpoint::open(path);
+  ASSERT_FALSE(ckpt);
+  EXPECT_EQ(ckpt.error().kind, ErrorKind::duplicate_name);
+  EXPECT_EQ(ckpt.error().kind, model.error().kind);
+  EXPECT_EQ(ckpt.error().tensor, "x");
+  EXPECT_EQ(ckpt.error().path, path.string());
 }
 
 }  // namespace

@@ -43,4 +43,14 @@ std::size_t mappings_of(const std::filesystem::path& path) {
   return n;
 }
 
+std::size_t mappings_under(const std::filesystem::path& dir) {
+  const std::string prefix = std::filesystem::canonical(dir).string() + "/";
+  std::ifstream maps("/proc/self/maps");
+  std::size_t n = 0;
+  for (std::string line; std::getline(maps, line);) {
+    if (line.find(prefix) != std::string::npos) ++n;
+  }
+  return n;
+}
+
 }  // namespace ringload::test

@@ -14,5 +14,7 @@ std::size_t open_fds();
 std::size_t user_threads();
 // Mappings of `path` in this process: the Model's own, plus any a load forgot to unmap.
 std::size_t mappings_of(const std::filesystem::path& path);
+// Mappings of any file under directory `dir` (a checkpoint's shards), in one pass over the maps.
+std::size_t mappings_under(const std::filesystem::path& dir);
 
 }  // namespace ringload::test

@@ -355,5 +355,145 @@ PY
   fi
 fi
 
+# Whole checkpoints: gen --shards writes them, inspect takes any path of one (a directory, an index,
+# any GGUF split) and prints one object per file in checkpoint order; a damaged set is one stderr
+# line naming the files and the tensor at fault, exit 2, nothing on stdout.
+ckpt_json_ok() {  # PATH N: inspect --json PATH is an array of N per-file objects of today's schema, in shard order
+  "$ringload" inspect --json "$1" >"$work/ckpt.json" || return 1
+  python3 - "$work/ckpt.json" "$2" <<'PY'
+import json, os, re, sys
+doc, n = json.load(open(sys.argv[1])), int(sys.argv[2])
+assert isinstance(doc, list) and len(doc) == n, (type(doc), len(doc))
+for k, f in enumerate(doc, 1):
+    assert list(f) == ["path", "format", "file_size", "metadata", "tensors"], list(f)
+    assert re.fullmatch(r"model-%05d-of-%05d\.(safetensors|gguf)" % (k, n), os.path.basename(f["path"])), f["path"]
+    for t in f["tensors"]:
+        assert list(t) == ["name", "dtype", "shape", "offset", "size"], list(t)
+        assert t["offset"] + t["size"] <= f["file_size"]
+    offsets = [t["offset"] for t in f["tensors"]]
+    assert offsets == sorted(offsets) and offsets, f["path"]
+PY
+}
+same_tensors_as_single() {  # SINGLE PATH: every tensor's bytes in the set equal the single file's (read by offset)
+  "$ringload" inspect --json "$1" >"$work/one.json" && "$ringload" inspect --json "$2" >"$work/set.json" || return 1
+  python3 - "$work/one.json" "$work/set.json" <<'PY'
+import hashlib, json, sys
+def tensors(files):
+    out = {}
+    for f in files:
+        data = open(f["path"], "rb").read()
+        for t in f["tensors"]:
+            assert t["name"] not in out, t["name"]
+            out[t["name"]] = (t["dtype"], t["shape"], hashlib.sha256(data[t["offset"]:t["offset"] + t["size"]]).hexdigest())
+    return out
+one, whole = tensors([json.load(open(sys.argv[1]))]), tensors(json.load(open(sys.argv[2])))
+assert one == whole, f"{len(one)} vs {len(whole)} tensors; {sum(one.get(k) != v for k, v in whole.items())} differ"
+PY
+}
+expect_damaged() {  # PATH TEXT...: exit 2, nothing on stdout, one stderr line naming every TEXT
+  local path=$1 rc text
+  shift
+  "$ringload" inspect --json "$path" >"$work/out" 2>"$work/err"
+  rc=$?
+  [[ $rc -eq 2 ]] || { echo "  $path: exit $rc, want 2" >&2; return 1; }
+  [[ ! -s "$work/out" ]] || { echo "  $path: stdout not empty" >&2; return 1; }
+  [[ $(wc -l <"$work/err") -eq 1 ]] || { echo "  $path: stderr has $(wc -l <"$work/err") lines" >&2; return 1; }
+  for text in "$@"; do
+    grep -qF -- "$text" "$work/err" || { echo "  $path: stderr does not name $text: $(cat "$work/err")" >&2; return 1; }
+  done
+}
+fresh_set() {  # FORMAT DIR [SHARDS]: a small checkpoint of 24 tensors
+  rm -rf "$2" && "$ringload" gen -q --format "$1" --size 2MiB --tensors 24 --dtype F16 --shards "${3:-3}" "$2"
+}
+shard() { printf '%s/model-%05d-of-%05d.%s' "$1" "$2" "$3" "$4"; }
+
+fresh_set safetensors "$work/hf"
+"$ringload" gen -q --format safetensors --size 2MiB --tensors 24 --dtype F16 "$work/hf-one.safetensors"
+check "gen --shards: 3 shards and an index" bash -c "[[ \$(ls '$work/hf' | wc -l) -eq 4 && -f '$work/hf/model.safetensors.index.json' ]]"
+check "inspect --json of an HF directory: 3 objects in shard order" ckpt_json_ok "$work/hf" 3
+check "inspect --json of its index: the same" ckpt_json_ok "$work/hf/model.safetensors.index.json" 3
+check "gen --shards safetensors: each tensor's bytes equal the single file's" same_tensors_as_single \
+  "$work/hf-one.safetensors" "$work/hf"
+check "index: metadata.total_size is the tensor bytes, weight_map sorted and naming each tensor's shard" python3 - \
+  "$work/hf/model.safetensors.index.json" "$work/set.json" <<'PY'
+import json, os, sys
+index, files = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert index["metadata"]["total_size"] == sum(t["size"] for f in files for t in f["tensors"])
+keys = list(index["weight_map"])
+assert keys == sorted(keys, key=lambda k: k.encode()), "weight_map not sorted"
+assert index["weight_map"] == {t["name"]: os.path.basename(f["path"]) for f in files for t in f["tensors"]}
+PY
+check "inspect table of a checkpoint: layout, files, then each file" bash -c "
+  '$ringload' inspect '$work/hf' >'$work/table.txt' && grep -q 'checkpoint (index): 3 files, 24 tensors' '$work/table.txt' &&
+  [[ \$(grep -c '^  total: ' '$work/table.txt') -eq 3 ]]"
+
+fresh_set gguf "$work/split"
+"$ringload" gen -q --format gguf --size 2MiB --tensors 24 --dtype F16 "$work/split-one.gguf"
+for k in 1 2 3; do
+  check "inspect --json of GGUF split $k: the whole set" ckpt_json_ok "$(shard "$work/split" $k 3 gguf)" 3
+done
+check "gen --shards gguf: each tensor's bytes equal the single file's" same_tensors_as_single \
+  "$work/split-one.gguf" "$work/split"
+check "GGUF splits: split.no 0-based, split.count, split.tensors.count; model keys in the first only" python3 - \
+  "$work/set.json" <<'PY'
+import json, sys
+files = json.load(open(sys.argv[1]))
+total = sum(len(f["tensors"]) for f in files)
+for k, f in enumerate(files):
+    m = f["metadata"]
+    assert (m["split.no"], m["split.count"], m["split.tensors.count"]) == (k, 3, total), m
+    assert ("general.architecture" in m) == (k == 0), (k, sorted(m))
+PY
+
+mkdir -p "$work/onefile" && cp "$work/hf-one.safetensors" "$work/onefile/"
+check "inspect --json of a directory of one model file: one object" bash -c \
+  "'$ringload' inspect --json '$work/onefile' | python3 -c 'import json,sys; assert isinstance(json.load(sys.stdin), dict)'"
+
+rm "$(shard "$work/hf" 2 3 safetensors)"
+check "damaged set: a missing shard is named" expect_damaged "$work/hf" "$(shard "$work/hf" 2 3 safetensors)" missing_shard
+fresh_set safetensors "$work/hf"
+python3 - "$work/hf/model.safetensors.index.json" "$(shard "$work/hf" 3 3 safetensors)" >"$work/moved" <<'PY'
+import json, os, sys
+index = json.load(open(sys.argv[1]))
+name = next(n for n, s in index["weight_map"].items() if s == os.path.basename(sys.argv[2]))
+index["weight_map"][name] = "model-00001-of-00003.safetensors"
+json.dump(index, open(sys.argv[1], "w"))
+print(name)
+PY
+check "damaged set: a tensor the index maps to a shard that does not hold it" expect_damaged "$work/hf" \
+  "tensor '$(cat "$work/moved")'" model-00001-of-00003.safetensors model-00003-of-00003.safetensors misplaced_tensor
+fresh_set safetensors "$work/hf"
+python3 - "$work/hf/model.safetensors.index.json" >"$work/dropped" <<'PY'
+import json, sys
+index = json.load(open(sys.argv[1]))
+name = sorted(index["weight_map"])[0]
+shard = index["weight_map"].pop(name)
+json.dump(index, open(sys.argv[1], "w"))
+print(name, shard)
+PY
+read -r dropped_name dropped_shard <"$work/dropped"
+check "damaged set: a tensor in a shard the index does not list" expect_damaged "$work/hf" \
+  "tensor '$dropped_name'" "$dropped_shard" unlisted_tensor
+printf '{"metadata": {"total_size": 1}, "weight_map": ' >"$work/hf/model.safetensors.index.json"
+check "damaged set: an index that is not JSON" expect_damaged "$work/hf" model.safetensors.index.json malformed_index
+mkdir -p "$work/dup"
+"$ringload" gen -q --format safetensors --size 1MiB --tensors 4 "$work/dup/a.safetensors"
+"$ringload" gen -q --format safetensors --size 1MiB --tensors 4 --seed 1 "$work/dup/b.safetensors"
+check "damaged set: one tensor name in two files" expect_damaged "$work/dup" "$work/dup/a.safetensors" \
+  "$work/dup/b.safetensors" "tensor '" duplicate_name
+rm "$(shard "$work/split" 2 3 gguf)"
+check "damaged set: a missing GGUF split is named" expect_damaged "$(shard "$work/split" 3 3 gguf)" \
+  "$(shard "$work/split" 2 3 gguf)" missing_shard
+fresh_set gguf "$work/split"
+cp "$work/hf-one.safetensors" "$work/split/x.safetensors"
+fresh_set gguf "$work/split2" 2
+cp "$work/split2"/*.gguf "$work/split/"
+check "a directory with two GGUF split sets is ambiguous, both named" expect_damaged "$work/split" \
+  model-00001-of-00002.gguf model-00001-of-00003.gguf ambiguous_checkpoint
+check "gen --shards refuses APR with exit 2" bash -c \
+  "'$ringload' gen -q --format apr --shards 2 '$work/apr-set' 2>/dev/null; [[ \$? -eq 2 && ! -e '$work/apr-set' ]]"
+check "gen --help teaches --shards" bash -c "'$ringload' gen --help | grep -q -- '--shards N'"
+check "inspect --help teaches checkpoints" bash -c "'$ringload' inspect --help | grep -q 'index.json'"
+
 echo "cli: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -143,5 +143,24 @@ for r in rows[1:]:
 }
 check "a failing peer is a row saying why, not a failed bench" failing_peer_is_a_row
 
+# A GGUF split set from gen --shards: llama.cpp loads it from its first split (as it requires),
+# every split's tensors counted, and our inspect of the set agrees.
+split_set_loads() {  # MODE
+  local dir="$work/split" mode=$1
+  [[ -d "$dir" ]] || "$ringload" gen -q --format gguf --size 6MiB --dtype Q8_0 --shards 3 "$dir" || return 1
+  node "$cache/load.mjs" "$dir/model-00001-of-00003.gguf" "$mode" >"$work/split-$mode.json" 2>"$work/split-$mode.err" ||
+    { cat "$work/split-$mode.err" >&2; return 1; }
+  "$ringload" inspect --json "$dir" >"$work/split.inspect.json" || return 1
+  python3 - "$work/split-$mode.json" "$work/split.inspect.json" <<'PY'
+import json, sys
+peer, files = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert len(files) == 3
+assert peer["model_size"] == sum(t["size"] for f in files for t in f["tensors"]), peer["model_size"]
+assert peer["architecture"] == "llama" and peer["tokenizer_round_trip"] is True
+PY
+}
+check "llama.cpp loads a gen --shards split set from its first split (no-mmap)" split_set_loads no-mmap
+check "llama.cpp loads a gen --shards split set from its first split (mmap)" split_set_loads mmap
+
 echo "llama: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

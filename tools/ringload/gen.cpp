@@ -20,6 +20,7 @@ std::function<int()> add_gen(CLI::App& app) {
     std::string compress = "none";
     std::string arch;
     std::uint64_t seed = 0;
+    std::uint32_t shards = 0;
     bool quiet = false;
     std::string out;
   };
@@ -31,8 +32,16 @@ std::function<int()> add_gen(CLI::App& app) {
       "embedding and output head, per-layer attention and MLP matrices, F32 norms; float values are\n"
       "finite. A GGUF file without --tensors is a llama model llama.cpp loads (--arch llama: its\n"
       "hyperparameters, tensors and a generated vocabulary).\n"
+      "With --shards N, OUT is a directory holding one checkpoint over N files, tensors whole and shard\n"
+      "sizes near equal: safetensors shards model-0000k-of-0000N.safetensors plus\n"
+      "model.safetensors.index.json (Hugging Face's layout), or a llama.cpp GGUF split set\n"
+      "model-0000k-of-0000N.gguf (split.no/split.count/split.tensors.count in every split, the model's\n"
+      "metadata in the first). A tensor's bytes are the same as in a single-file gen of the same options.\n"
       "Examples: ringload gen --format gguf --size 2GiB --dtype F16 llama.gguf\n"
-      "          ringload gen --format gguf --size 4GiB --tensors 1000 --dtype Q4_K model.gguf");
+      "          ringload gen --format gguf --size 4GiB --tensors 1000 --dtype Q4_K model.gguf\n"
+      "          ringload gen --format safetensors --size 8GiB --shards 8 ckpt/   # ringload inspect ckpt/\n"
+      "          ringload gen --format gguf --size 2GiB --shards 3 split/        # "
+      "split/model-00001-of-00003.gguf");
   sub->add_option("--format", opts->format, "apr | safetensors | gguf")
       ->required()
       ->check(CLI::IsMember({"apr", "safetensors", "gguf"}));
@@ -52,8 +61,15 @@ std::function<int()> add_gen(CLI::App& app) {
                   "tensor mix; default with --tensors)")
       ->check(CLI::IsMember({"llama", "none"}));
   sub->add_option("--seed", opts->seed, "Seed of the byte content")->capture_default_str();
+  sub->add_option(
+         "--shards", opts->shards,
+         "Write a checkpoint of N files into the directory OUT (safetensors: shards + index; gguf: a "
+         "split set)")
+      ->check(CLI::Range(1U, gen::kMaxShards));
   sub->add_flag("-q,--quiet", opts->quiet, "No progress bar or summary");
-  sub->add_option("out", opts->out, "Output file (written to a temporary name, renamed when complete)")
+  sub->add_option(
+         "out", opts->out,
+         "Output file (written to a temporary name, renamed when complete); with --shards, a directory")
       ->required();
 
   return [opts]() {
@@ -87,6 +103,12 @@ std::function<int()> add_gen(CLI::App& app) {
              : opts->arch == "none" ? gen::Arch::none
                                     : gen::Arch::automatic;
     g.seed = opts->seed;
+    g.shards = opts->shards;
+    if (g.shards > 0 && g.format == Format::apr) {
+      fmt::print(stderr,
+                 "ringload gen: --shards writes --format safetensors or gguf (APR has no sharded layout)\n");
+      return kExitBadInput;
+    }
     ProgressBar bar("gen", g.target_bytes, !opts->quiet);
     // The generator reports against the real file size, which the bar adopts on first call.
     g.progress = [&bar](std::uint64_t done, std::uint64_t total) { bar.update(done, total); };
@@ -101,10 +123,15 @@ std::function<int()> add_gen(CLI::App& app) {
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!opts->quiet) {
-      fmt::print("wrote {}: {} ({} tensors, {} of tensor data, {} {}{}) in {} ({})\n", opts->out,
-                 format_bytes(report->file_bytes), report->tensor_count, format_bytes(report->tensor_bytes),
-                 opts->format, dtype_name(g.dtype), report->arch == gen::Arch::llama ? ", llama" : "",
-                 format_seconds(seconds), format_rate(static_cast<double>(report->file_bytes) / seconds));
+      const std::string files =
+          g.shards == 0 ? std::string()
+                        : fmt::format("{} files: {} shards{}, ", report->files.size(), g.shards,
+                                      g.format == Format::safetensors ? " + index" : " of a GGUF split set");
+      fmt::print("wrote {}: {} ({}{} tensors, {} of tensor data, {} {}{}) in {} ({})\n", opts->out,
+                 format_bytes(report->file_bytes), files, report->tensor_count,
+                 format_bytes(report->tensor_bytes), opts->format, dtype_name(g.dtype),
+                 report->arch == gen::Arch::llama ? ", llama" : "", format_seconds(seconds),
+                 format_rate(static_cast<double>(report->file_bytes) / seconds));
     }
     return kExitOk;
   };
