@@ -205,7 +205,7 @@ TEST_P(EveryFileSystem, EveryStrategyLoadsByteExactFromColdAndLeavesNothingCache
         << "btrfs compress-force=zstd stored the compressible file uncompressed";
   }
   const std::string dio = dio_alignment_of(models[0].path);
-  fmt::print("[fs {}] statx O_DIRECT alignment: {}\n", test::fs_name(kind), dio);
+  fmt::print("[fs {}] O_DIRECT alignment (statx, else a probe read): {}\n", test::fs_name(kind), dio);
 
   Stopwatch load_time;
   std::vector<std::string> rows;
@@ -262,8 +262,8 @@ TEST_P(EveryFileSystem, EveryStrategyLoadsByteExactFromColdAndLeavesNothingCache
   for (const auto& row : rows) fmt::print("[fs {}]   {}\n", test::fs_name(kind), row);
   // Why: auto's rule (strategy_table.hpp) reads the cache state and whether statx reports an
   // O_DIRECT alignment.
-  fmt::print("[fs {}] auto ran as: {}; statx O_DIRECT alignment: {}\n", test::fs_name(kind),
-             fmt::join(auto_ran, ", "), dio);
+  fmt::print("[fs {}] auto ran as: {}; O_DIRECT alignment (statx, else a probe read): {}\n",
+             test::fs_name(kind), fmt::join(auto_ran, ", "), dio);
 
   Stopwatch unmount_time;
   { const MountedFs gone = std::move(mounted).value(); }
