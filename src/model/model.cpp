@@ -103,6 +103,9 @@ Result<Model> Model::load(const std::filesystem::path& path, const ModelOptions&
 
   if (*format == Format::apr && apr_is_compressed(std::span(head.data(), head_len))) {
     auto raw = RINGLOAD_TRY(read_file(path));
+    // The decoded image is all a model needs from now on: the compressed bytes read through the
+    // page cache would otherwise stay there after every load (nothing left behind).
+    RINGLOAD_TRY_VOID(drop_file_cache(impl->fd.get(), 0, 0, impl->path));
     auto image = apr_decompressed_image(raw);
     if (!image) return with_path(std::move(image).error(), impl->path);
     if (image->has_value()) impl->heap = std::move(**image);
@@ -114,6 +117,7 @@ Result<Model> Model::load(const std::filesystem::path& path, const ModelOptions&
     } else if (mapping.error().os_errno == ENODEV) {
       // ENODEV: some network file systems cannot be mapped shared; read the file instead.
       impl->heap = RINGLOAD_TRY(read_file(path));
+      RINGLOAD_TRY_VOID(drop_file_cache(impl->fd.get(), 0, 0, impl->path));
     } else {
       return std::move(mapping).error();
     }

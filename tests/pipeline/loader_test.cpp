@@ -880,6 +880,29 @@ TEST_P(LoaderRelease, ReleasedLoadOfACachedFileLeavesAtMostOnePercentResident) {
   EXPECT_TRUE(holds_model(sink, model));
 }
 
+TEST(CompressedAprRelease, NothingStaysCachedOnceDecoded) {
+  TempDir dir;
+  if (test::is_memory_fs(dir.path())) GTEST_SKIP() << "tmpfs keeps pages in memory by design";
+  const auto path =
+      generate_file(dir.file("z.apr"), gen_options(Format::apr, 4ULL << 20, 9, gen::Compression::zstd));
+  {  // written back, then read warm: every page cached before the model opens
+    auto fd = UniqueFd::open(path, O_RDONLY);
+    ASSERT_TRUE(fd);
+    ASSERT_EQ(::fsync(fd->get()), 0);
+  }
+  ASSERT_TRUE(read_file(path));
+  ASSERT_GT(residency_of(path).resident_pages, 0U);
+  // The model holds the decoded image on the heap: the compressed file's pages serve nothing.
+  const Model model = load_model(path);
+  ASSERT_FALSE(model.is_mmap());
+  EXPECT_EQ(residency_of(path).resident_pages, 0U);
+  HostSink sink;
+  auto report = load_into(model, sink, small_ring(Strategy::automatic));
+  ASSERT_TRUE(report) << report.error().to_string();
+  EXPECT_EQ(report->file_resident_pages_after, 0U);
+  EXPECT_TRUE(holds_model(sink, model));
+}
+
 INSTANTIATE_TEST_SUITE_P(, LoaderRelease,
                          ::testing::ValuesIn(all_strategies().begin(), all_strategies().end()),
                          [](const auto& info) { return strategy_label(info.param); });
