@@ -71,7 +71,8 @@ class LoadRun {
   Result<void> open_next_file();
   Result<std::unique_ptr<ChunkSource>> open_source(const Model& model, Strategy& strategy);
   Result<void> prepare_staging(ChunkSource& first_source);
-  void close_file(std::uint32_t file) noexcept;
+  // `abandoned`: the load stopped early (cancel, error); see settle_release.
+  void close_file(std::uint32_t file, bool abandoned = false) noexcept;
   [[nodiscard]] bool more_files() const noexcept { return next_file_ < files_.count(); }
   Result<void> start_reads(std::uint64_t quantum_bytes, std::uint64_t& started_bytes);
   Result<void> reap();
