@@ -31,25 +31,7 @@ using gguf::kMaxTensorNameBytes;
 using gguf::kValueTypeCount;
 using gguf::ValueType;
 
-// Encoded size of a fixed-width value type; 0 for string and array.
-std::uint64_t fixed_value_bytes(ValueType type) {
-  switch (type) {
-    case ValueType::u8:
-    case ValueType::i8:
-    case ValueType::boolean: return 1;
-    case ValueType::u16:
-    case ValueType::i16: return 2;
-    case ValueType::u32:
-    case ValueType::i32:
-    case ValueType::f32: return 4;
-    case ValueType::u64:
-    case ValueType::i64:
-    case ValueType::f64: return 8;
-    case ValueType::string:
-    case ValueType::array: return 0;
-  }
-  return 0;
-}
+using gguf::fixed_value_bytes;
 
 // A cursor that knows the version's integer widths: v1 stores counts, string and array lengths
 // and dims as u32 where v2/v3 use u64.

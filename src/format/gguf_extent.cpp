@@ -17,22 +17,7 @@ std::uint64_t mul(std::uint64_t a, std::uint64_t b) { return b != 0 && a > kMax 
 // Bytes of a fixed-width value; 0 for strings and arrays, nullopt for codes GGUF does not define.
 std::optional<std::uint64_t> fixed_bytes(std::uint32_t code) {
   if (code >= gguf::kValueTypeCount) return std::nullopt;
-  switch (static_cast<ValueType>(code)) {
-    case ValueType::u8:
-    case ValueType::i8:
-    case ValueType::boolean: return 1;
-    case ValueType::u16:
-    case ValueType::i16: return 2;
-    case ValueType::u32:
-    case ValueType::i32:
-    case ValueType::f32: return 4;
-    case ValueType::u64:
-    case ValueType::i64:
-    case ValueType::f64: return 8;
-    case ValueType::string:
-    case ValueType::array: return 0;
-  }
-  return std::nullopt;
+  return gguf::fixed_value_bytes(static_cast<ValueType>(code));
 }
 
 // Little-endian reads inside the prefix; nullopt past it.

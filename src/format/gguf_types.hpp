@@ -33,6 +33,26 @@ enum class ValueType : std::uint32_t {
 };
 inline constexpr std::uint32_t kValueTypeCount = 13;
 
+// Encoded size of a fixed-width value type; 0 for string and array.
+constexpr std::uint64_t fixed_value_bytes(ValueType type) noexcept {
+  switch (type) {
+    case ValueType::u8:
+    case ValueType::i8:
+    case ValueType::boolean: return 1;
+    case ValueType::u16:
+    case ValueType::i16: return 2;
+    case ValueType::u32:
+    case ValueType::i32:
+    case ValueType::f32: return 4;
+    case ValueType::u64:
+    case ValueType::i64:
+    case ValueType::f64: return 8;
+    case ValueType::string:
+    case ValueType::array: return 0;
+  }
+  return 0;
+}
+
 // ggml_type id → DType (GGUF.md §5). Removed ids (Q4_2, Q4_0_4_4, ...) have no size and no entry.
 struct GgmlType {
   std::optional<DType> dtype;

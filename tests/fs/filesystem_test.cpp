@@ -30,6 +30,7 @@
 #include "support/build_bytes.hpp"
 #include "support/mounted_fs.hpp"
 #include "support/pipeline.hpp"
+#include "support/stopwatch.hpp"
 #include "support/temp_dir.hpp"
 
 namespace ringload {
@@ -39,15 +40,7 @@ namespace fs = std::filesystem;
 using test::FsKind;
 using test::MountedFs;
 
-class Stopwatch {
- public:
-  [[nodiscard]] double seconds() const {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  }
-
- private:
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-};
+using test::Stopwatch;
 
 void step(FsKind kind, std::string_view what, double seconds) {
   fmt::print("[fs {}] {}: {:.2f} s\n", test::fs_name(kind), what, seconds);

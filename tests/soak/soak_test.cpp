@@ -24,6 +24,7 @@
 #include "soak/load_plan.hpp"
 #include "soak/process_sample.hpp"
 #include "soak/soak_files.hpp"
+#include "support/stopwatch.hpp"
 #include "support/temp_dir.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -87,15 +88,7 @@ void print(std::string_view what, std::uint64_t seed, std::span<const ProcessSam
   (void)std::fflush(stdout);
 }
 
-class Stopwatch {
- public:
-  [[nodiscard]] double seconds() const {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  }
-
- private:
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-};
+using test::Stopwatch;
 
 TEST(Soak, OneProcessLoadsOneAtATimeAndKeepsNothing) {
   test::fix_malloc_thresholds();
