@@ -82,6 +82,7 @@ class LoadRun {
   [[nodiscard]] UringReader* uring_reader();
   void warn(std::string_view message);
   [[nodiscard]] Error located(Error e) const;
+  [[nodiscard]] Error read_failed(Error e) const;  // located, and naming the tensor read
 
   LoadEngine& engine_;
   LoadFiles files_;

@@ -103,5 +103,9 @@ Result<std::unique_ptr<ChunkSource>> open_mmap_pipelined_source(
 Result<std::unique_ptr<ChunkSource>> open_uring_source(const SourceContext& context);  // source_uring*.cpp
 Result<std::unique_ptr<ChunkSource>> open_uring_direct_source(const SourceContext& context);
 Result<std::unique_ptr<ChunkSource>> open_uring_dontcache_source(const SourceContext& context);
+Result<std::unique_ptr<ChunkSource>> open_pread_direct_source(
+    const SourceContext& context);  // source_pread_direct.cpp
+// How many threads pread-direct reads with under `options` (auto's reason says it).
+[[nodiscard]] std::uint32_t pread_direct_threads(const PipelineOptions& options) noexcept;
 
 }  // namespace ringload
