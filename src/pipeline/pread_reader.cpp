@@ -12,9 +12,7 @@
 namespace ringload {
 
 PreadReader::PreadReader(PreadReaderOptions options) : options_(std::move(options)) {
-  const std::uint32_t threads = std::max<std::uint32_t>(1, options_.threads);
-  workers_.reserve(threads);
-  for (std::uint32_t i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
+  workers_.reserve(std::max<std::uint32_t>(1, options_.threads));  // never more: see start()
 }
 
 PreadReader::~PreadReader() {
@@ -55,6 +53,11 @@ Result<void> PreadReader::start(const ChunkRequest& request) {
     const std::lock_guard lock(mutex_);
     queued_.insert(queued_.end(), pieces.begin(), pieces.end());
   }
+  // Threads start as reads need them: a checkpoint of many small files (one reader each) does not
+  // start four threads for a file read in one piece.
+  const std::size_t wanted =
+      std::min<std::size_t>(std::max<std::uint32_t>(1, options_.threads), pieces_in_flight_);
+  while (workers_.size() < wanted) workers_.emplace_back([this] { work(); });
   if (pieces.size() == 1) {
     work_ready_.notify_one();
   } else {

@@ -57,6 +57,7 @@ class PreadReader final : public ChunkSource {
   [[nodiscard]] std::uint64_t bytes_read() const override { return bytes_read_; }
 
   [[nodiscard]] PreadReaderStats stats() const;
+  // Started so far: one per read in flight, up to PreadReaderOptions::threads.
   [[nodiscard]] std::uint32_t threads() const noexcept { return static_cast<std::uint32_t>(workers_.size()); }
 
  private:
@@ -98,7 +99,7 @@ class PreadReader final : public ChunkSource {
   std::vector<PieceDone> taken_;          // reused by reap()
   std::uint64_t bytes_read_ = 0;
 
-  std::vector<std::thread> workers_;  // last: started once everything they use exists
+  std::vector<std::thread> workers_;  // last: started (in start) once everything they use exists
 };
 
 }  // namespace ringload

@@ -85,9 +85,10 @@ TEST(PreadReader, ReadsEveryChunkByteExactBufferedAndDirect) {
     SCOPED_TRACE(direct ? "O_DIRECT" : "buffered");
     auto reader = f.reader(nullptr, direct);
     ASSERT_NE(reader, nullptr);
-    EXPECT_EQ(reader->threads(), 4U);
+    EXPECT_EQ(reader->threads(), 0U) << "threads start with the first reads";
     auto read = read_all(f, *reader);
     ASSERT_TRUE(read) << read.error().to_string();
+    EXPECT_EQ(reader->threads(), 4U) << "64 pieces in flight: every thread it may have";
     EXPECT_EQ(reader->bytes_read(), f.contents.size());
     EXPECT_EQ(reader->stats().short_reads_requeued, 0U);
   }
@@ -106,6 +107,16 @@ TEST(PreadReader, AFileEndingMidChunkReadsOnlyWhatExists) {
     ASSERT_TRUE(read) << read.error().to_string();
     EXPECT_EQ(reader->bytes_read(), f.contents.size());
   }
+}
+
+TEST(PreadReader, AFileReadInOnePieceStartsOneThread) {
+  Fixture f(5000);
+  ASSERT_NE(f.ring, nullptr);
+  auto reader = f.reader(nullptr, /*direct=*/true);
+  ASSERT_NE(reader, nullptr);
+  auto read = read_all(f, *reader);
+  ASSERT_TRUE(read) << read.error().to_string();
+  EXPECT_EQ(reader->threads(), 1U);
 }
 
 TEST(PreadReader, AShortReadHasItsRestRead) {
