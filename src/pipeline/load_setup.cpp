@@ -136,7 +136,7 @@ Result<std::unique_ptr<ChunkSource>> LoadRun::open_source(const Model& model, St
     strategy = strategy == Strategy::uring_direct ? Strategy::uring : Strategy::mmap_pipelined;
     warn(fmt::format("{}: O_DIRECT open failed; auto falls back to {} (buffered, pages dropped per tensor)",
                      model.path(), to_string(strategy)));
-    resolved.reason += "; O_DIRECT open failed";
+    resolved.reason += fmt::format("; but O_DIRECT open failed: {} instead", to_string(strategy));
     opened = strategy_entry(strategy).open(context);
   }
   if (!opened) return located(std::move(opened).error());
