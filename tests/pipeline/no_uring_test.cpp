@@ -1,5 +1,5 @@
-// A container without io_uring, for real: a forked child installs a seccomp filter that makes
-// io_uring_setup fail with EPERM (what Docker's default profile does), then loads generated files
+// A container without io_uring, for real: a child process under a seccomp filter that makes
+// io_uring_setup fail with EPERM (what Docker's default profile does) loads generated files
 // of every format, a fixture and a sharded checkpoint with every strategy, cold. `auto` must
 // complete byte-exact through pread-direct (O_DIRECT preads, engine "pread") with nothing left in
 // the page cache and a reason naming EPERM; the explicit io_uring strategies must fail with the
@@ -8,6 +8,7 @@
 // The filter is a raw seccomp BPF program of seven instructions rather than libseccomp: it needs no
 // new dependency (library, pkg-config, an optional meson path) for one test, and what it does is
 // all on this page.
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -22,6 +23,7 @@
 #include <array>
 #include <cerrno>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <sstream>
@@ -49,6 +51,10 @@ constexpr std::uint32_t kAuditArch = AUDIT_ARCH_AARCH64;
 #else
 constexpr std::uint32_t kAuditArch = 0;  // the test skips itself
 #endif
+
+// How the parent tells the exec'd child where the files are and where to write its lines.
+constexpr const char* kChildDirVar = "RINGLOAD_NO_URING_CHILD_DIR";
+constexpr const char* kChildFdVar = "RINGLOAD_NO_URING_CHILD_FD";
 
 // io_uring_setup → EPERM for this thread and every thread it starts from now on; everything else
 // allowed. Returns errno on failure (0 on success).
@@ -145,19 +151,15 @@ Outcome run_one(const std::string& file, Strategy strategy, const Load& load, co
   return o;
 }
 
-// The child's work: every strategy on every file; one line per load on `out`.
-void child_loads(const test::TempDir& dir, int out) {
+// The child's work, under the filter: every strategy on every file in `dir`; one line per load on
+// `out`.
+void child_loads(const std::filesystem::path& dir, int out) {
   auto say = [out](const std::string& s) { (void)!::write(out, s.data(), s.size()); };
-  const int blocked = block_io_uring_setup();
-  if (blocked != 0) {
-    say(fmt::format("filter\t{}\n", blocked));
-    return;
-  }
   auto probe = Uring::create(8);
   say(fmt::format("probe\t{}\n", probe ? 0 : probe.error().os_errno));
 
   std::vector<std::filesystem::path> models;
-  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     if (entry.is_regular_file()) models.push_back(entry.path());
   }
   std::sort(models.begin(), models.end());
@@ -184,7 +186,7 @@ void child_loads(const test::TempDir& dir, int out) {
   }
 
   // A checkpoint of three shards through one Loader: its engine probes io_uring once for all.
-  auto ckpt = Checkpoint::open(dir.path() / "ckpt");
+  auto ckpt = Checkpoint::open(dir / "ckpt");
   if (!ckpt) {
     say(fmt::format("open\t{}\n", clean(ckpt.error().to_string())));
     return;
@@ -222,6 +224,15 @@ void child_loads(const test::TempDir& dir, int out) {
   }
 }
 
+// The child's half of the test below: runs only in the process that test starts.
+TEST(NoIoUringChild, LoadsEveryFileWithEveryStrategy) {
+  const char* dir = std::getenv(kChildDirVar);
+  const char* fd = std::getenv(kChildFdVar);
+  if (dir == nullptr || fd == nullptr)
+    GTEST_SKIP() << "runs only as NoIoUring's child, under its seccomp filter";
+  child_loads(dir, std::atoi(fd));
+}
+
 TEST(NoIoUring, UnderASeccompFilterAutoLoadsThroughPreadDirectAndTheUringStrategiesSayWhy) {
   if (kAuditArch == 0) GTEST_SKIP() << "no seccomp architecture constant for this CPU in the test";
   test::TempDir dir;
@@ -253,15 +264,34 @@ TEST(NoIoUring, UnderASeccompFilterAutoLoadsThroughPreadDirectAndTheUringStrateg
   test::generate_or_fail(dir.file("ckpt"), test::small_checkpoint(Format::safetensors, 3, 12, 3ULL << 20));
   ::sync();  // written pages are dirty, and dirty pages cannot be dropped: a cold load needs them clean
 
+  // The child execs this test binary afresh under the filter (as a container's process starts
+  // under its profile), running only NoIoUringChild: a fork of this process would carry every
+  // earlier test's threads and sanitizer state into loads that start threads of their own.
   int pipe_fds[2];
   ASSERT_EQ(::pipe(pipe_fds), 0);
+  std::vector<std::string> env_text;
+  for (char** e = environ; *e != nullptr; ++e) env_text.emplace_back(*e);
+  env_text.push_back(fmt::format("{}={}", kChildDirVar, dir.path().string()));
+  env_text.push_back(fmt::format("{}={}", kChildFdVar, pipe_fds[1]));
+  std::vector<char*> envp;
+  for (std::string& e : env_text) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::string exe = "/proc/self/exe";
+  std::string filter = "--gtest_filter=NoIoUringChild.*";
+  std::array<char*, 3> argv = {exe.data(), filter.data(), nullptr};
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     ::close(pipe_fds[0]);
-    child_loads(dir, pipe_fds[1]);
-    ::close(pipe_fds[1]);
-    ::_exit(0);
+    if (const int blocked = block_io_uring_setup(); blocked != 0) {
+      const std::string line = fmt::format("filter\t{}\n", blocked);
+      (void)!::write(pipe_fds[1], line.data(), line.size());
+      ::_exit(0);
+    }
+    const int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, STDOUT_FILENO);  // the child's gtest chatter; its stderr stays for a crash
+    ::execve(exe.c_str(), argv.data(), envp.data());
+    ::_exit(127);
   }
   ::close(pipe_fds[1]);
   std::string text;
