@@ -61,7 +61,8 @@ def load(path, framework="pt", device="cpu", strategy="auto", checksum=False, pr
          tensors=None):
     """Load every tensor of `path` (or only the names in `tensors`) -> ``(dict, LoadReport)``.
 
-    path: one safetensors, GGUF or APR v2 file.
+    path: one safetensors, GGUF or APR v2 file, or a whole checkpoint: a directory, an HF
+        ``*.index.json``, or any file of a GGUF split set (one load over every file).
     framework: "pt" (torch tensors) or "np" (numpy arrays).
     device: "cpu", or "cuda"/"cuda:N" (torch only; through ringload's CUDA sink).
     strategy: "auto" or one of ringload.strategies() ("uring-direct", "mmap", "read", ...).
@@ -171,9 +172,17 @@ def stream(path, framework="pt", device="cpu", strategy="auto", checksum=False, 
 def inspect(path):
     """The file's header, as ``ringload inspect --json`` prints it: ``{"path", "format",
     "file_size", "metadata", "tensors": [{"name", "dtype", "shape", "offset", "size"}]}`` (tensors
-    sorted by offset, offsets absolute, GGUF shapes ne[0] first). Reads no tensor byte."""
-    source = _ringload.Source(os.fspath(path))
+    sorted by offset, offsets absolute, GGUF shapes ne[0] first). Reads no tensor byte. A whole
+    checkpoint (a directory, an ``*.index.json``, any GGUF split) gives a list of such dicts, one
+    per file in load order, as the command does."""
+    return _inspect(path, one_file=False)
+
+
+def _inspect(path, one_file):
+    source = _ringload.Source(os.fspath(path), one_file)
     try:
+        if len(source.files) > 1:
+            return [_inspect(f, one_file=True) for f in source.files]
         return {
             "path": source.path,
             "format": source.format,

@@ -29,11 +29,11 @@ namespace {
 using BlockPtr = std::shared_ptr<TensorBlock>;
 using JobPtr = std::shared_ptr<LoadJob>;
 
-BlockPtr make_block(const Model& model, int cuda_device) {
+BlockPtr make_block(const Source& source, int cuda_device) {
   if (cuda_device < 0)
-    return std::make_shared<TensorBlock>(std::make_unique<HostSink>(), model.format(), std::nullopt);
+    return std::make_shared<TensorBlock>(std::make_unique<HostSink>(), source.format(), std::nullopt);
   auto sink = value_or_raise(make_cuda_sink(CudaSinkOptions{.device = cuda_device}));
-  return std::make_shared<TensorBlock>(std::move(sink), model.format(), cuda_device);
+  return std::make_shared<TensorBlock>(std::move(sink), source.format(), cuda_device);
 }
 
 Strategy strategy_named(const std::string& name) {

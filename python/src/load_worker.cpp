@@ -26,10 +26,10 @@ void leave_signals_to_python() {
 // 16 x 8 MiB ring measured 35 ms on an idle machine and up to 0.9 s on a busy one, longer than a
 // small model's whole load, and nothing (Ctrl-C included) interrupts it. Large loads keep the
 // default geometry, so they run exactly as `ringload load` does.
-void fit_ring_to_work(const Model& model, const LoadSettings& settings, PipelineOptions& options) {
+void fit_ring_to_work(const Source& source, const LoadSettings& settings, PipelineOptions& options) {
   constexpr std::uint64_t kSmallSlotBytes = 1ULL << 20;
   std::uint64_t bytes = 0;
-  for (const TensorInfo& t : model.tensors()) {
+  for (const TensorInfo& t : source.tensors()) {
     const bool wanted = settings.tensor_names.empty() ||
                         std::find(settings.tensor_names.begin(), settings.tensor_names.end(), t.name) !=
                             settings.tensor_names.end();
@@ -42,13 +42,13 @@ void fit_ring_to_work(const Model& model, const LoadSettings& settings, Pipeline
       std::clamp<std::uint64_t>((bytes + options.slot_size - 1) / options.slot_size, 2, options.slot_count));
 }
 
-Result<LoadReport> run_task(std::optional<Loader>& loader, const Model& model, TensorBlock& block,
+Result<LoadReport> run_task(std::optional<Loader>& loader, const Source& source, TensorBlock& block,
                             LoadJob& job, const LoadSettings& settings) {
   BlockSink sink(block);
   PipelineOptions options = job.pipeline_options(settings);
-  if (loader) return loader->load(model, sink, options);  // one ring for every load: keep its shape
-  fit_ring_to_work(model, settings, options);
-  return load_into(model, sink, options);
+  if (loader) return source.load(*loader, sink, options);  // one ring for every load: keep its shape
+  fit_ring_to_work(source, settings, options);
+  return source.load(sink, options);
 }
 
 }  // namespace

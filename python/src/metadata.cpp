@@ -42,6 +42,6 @@ py::object convert(const MetadataValue& value) {
 
 }  // namespace
 
-py::object metadata_to_python(const Model& model) { return convert(model.metadata()); }
+py::object metadata_to_python(const ModelMetadata& metadata) { return convert(metadata); }
 
 }  // namespace ringload::python

@@ -12,10 +12,10 @@ namespace ringload::python {
 
 class PySource {
  public:
-  explicit PySource(const std::string& path) {
+  explicit PySource(const std::string& path, bool one_file) {
     Result<SourcePtr> opened = [&] {
       const pybind11::gil_scoped_release unlocked;  // a GGUF vocabulary's header takes a while
-      return open_source(path);
+      return open_source(path, one_file);
     }();
     source_ = value_or_raise(std::move(opened));
   }

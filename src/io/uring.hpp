@@ -50,8 +50,9 @@ class Uring {
   bool buffers_registered_ = false;
 };
 
-// O_DIRECT alignment of a file from statx(STATX_DIOALIGN); nullopt when the file system does not
-// say (or has no O_DIRECT): then read buffered.
+// O_DIRECT alignment of a file from statx(STATX_DIOALIGN); when statx does not say, one aligned
+// 4 KiB O_DIRECT read of the file decides (4 KiB then); nullopt: no O_DIRECT, read buffered.
+inline constexpr std::uint32_t kProbeAlignment = 4096;
 struct DirectIoAlignment {
   std::uint32_t memory = 0;
   std::uint32_t offset = 0;

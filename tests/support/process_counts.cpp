@@ -53,4 +53,20 @@ std::size_t mappings_under(const std::filesystem::path& dir) {
   return n;
 }
 
+std::size_t all_mappings() {
+  std::ifstream maps("/proc/self/maps");
+  std::size_t n = 0;
+  for (std::string line; std::getline(maps, line);) ++n;
+  return n;
+}
+
+std::uint64_t anon_rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("RssAnon:", 0) == 0) return std::stoull(line.substr(8)) * 1024;  // "RssAnon:  1234 kB"
+  }
+  ADD_FAILURE() << "/proc/self/status has no RssAnon line";
+  return 0;
+}
+
 }  // namespace ringload::test

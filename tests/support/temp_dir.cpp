@@ -14,10 +14,14 @@
 
 namespace ringload::test {
 
+std::filesystem::path temp_root() {
+  const char* env = std::getenv("RINGLOAD_TEST_TMP");
+  return env != nullptr ? env : RINGLOAD_TEST_TMP_DIR;
+}
+
 TempDir::TempDir() {
   static std::atomic<int> counter{0};
-  const char* env = std::getenv("RINGLOAD_TEST_TMP");
-  std::filesystem::path root = env != nullptr ? env : RINGLOAD_TEST_TMP_DIR;
+  const std::filesystem::path root = temp_root();
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   std::string leaf = info != nullptr ? std::string(info->test_suite_name()) + "." + info->name() : "test";
   // Parameterised names contain '/', which would nest directories the destructor leaves behind.

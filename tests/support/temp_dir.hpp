@@ -9,6 +9,9 @@
 
 namespace ringload::test {
 
+// Where every TempDir is made: $RINGLOAD_TEST_TMP, else the build tree's tests/tmp.
+std::filesystem::path temp_root();
+
 class TempDir {
  public:
   TempDir();

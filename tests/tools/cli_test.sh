@@ -564,5 +564,27 @@ check "gen --shards refuses APR with exit 2" bash -c \
 check "gen --help teaches --shards" bash -c "'$ringload' gen --help | grep -q -- '--shards N'"
 check "inspect --help teaches checkpoints" bash -c "'$ringload' inspect --help | grep -q 'index.json'"
 
+# bench of a checkpoint: the file object describes the whole set, every strategy loads all of it
+fresh_set safetensors "$work/hf"
+check "bench of a checkpoint: file object summed over the set, every run loads every byte" python3 - \
+  "$ringload" "$work/hf" "$work" <<'PY'
+import glob, json, os, subprocess, sys
+ringload, ckpt, work = sys.argv[1:]
+out = os.path.join(work, "ckpt-bench.json")
+subprocess.run([ringload, "bench", "-q", "--evict", "fadvise", "--repeat", "1", "--strategies",
+                "mmap-pipelined,uring-direct,read", "--json", out, ckpt], check=True, stdout=subprocess.DEVNULL)
+doc = json.load(open(out))
+shards = sorted(glob.glob(os.path.join(ckpt, "model-*.safetensors")))
+f = doc["file"]
+assert f["files"] == shards, f
+assert f["file_size"] == sum(os.path.getsize(s) for s in shards), f
+assert f["tensors"] == 24, f
+for r in doc["results"]:
+    assert "failure" not in r or not r["failure"], r
+    assert len(r["runs"]) == 1, r
+    # The hold figures count the whole set's pages, not one file's.
+    assert r["runs"][0]["file_total_pages"] >= len(shards), r["runs"][0]
+PY
+
 echo "cli: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format clang-tidy libclang-rt-14-dev
   python3-dev pybind11-dev python3-numpy python3-torch python3-pytest
+  e2fsprogs xfsprogs btrfs-progs  # mkfs of tests/fs (ext4, xfs, btrfs on loop devices)
 )
 
 missing=()

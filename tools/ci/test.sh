@@ -10,6 +10,9 @@
 #   6. checks clang-format (dry run, errors) and clang-tidy;
 #   7. runs each libFuzzer target for FUZZ_SECONDS (default 60) seeded from the fixtures;
 #   and, right after the release build, README's main job (tools/demo.sh) on a 256 MiB model.
+# In both builds the suite includes every strategy on ext4, xfs, btrfs and tmpfs (tests/fs: loop
+# devices, root; skipped with the reason otherwise) and the soak (tests/soak: 1,000 loads in the
+# release build, RINGLOAD_SOAK_LOADS=100 under ASan). Each step prints its time, the end a table.
 # Ends with one line "tests: N passed, N failed, N skipped"; exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -19,7 +22,24 @@ fuzz_seconds=${FUZZ_SECONDS:-60}
 jobs=$(nproc)
 status=0
 
-step() { printf '\n=== %s\n' "$*"; }
+# Per-step wall times (the whole run must stay well under CI's budget): each step prints the one
+# before it, the summary prints them all.
+step_name=""
+step_started=$SECONDS
+step_times=()
+end_step() {
+  [[ -n $step_name ]] || return 0
+  local took=$((SECONDS - step_started))
+  printf '=== %s: %d s (total %d s)\n' "$step_name" "$took" "$SECONDS"
+  step_times+=("$(printf '%6d s  %s' "$took" "$step_name")")
+  step_name=""
+}
+step() {
+  end_step
+  printf '\n=== %s\n' "$*"
+  step_name=$*
+  step_started=$SECONDS
+}
 
 step "dependencies"
 bash tools/ci/install-deps.sh
@@ -58,20 +78,27 @@ export RINGLOAD_FIXTURES="$fixtures"
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 cli_counts=()
-run_suite() {  # BUILD_DIR
+run_suite() {  # BUILD_DIR SOAK_LOADS
   local dir=$1
   step "tests in $dir"
   RINGLOAD_TEST_TMP="$root/$dir/tests/tmp" "$dir/tests/ringload_tests" \
     --gtest_output="json:$dir/gtest.json" --gtest_brief=1 || status=1
   mkdir -p "$dir/tests/tmp"
+  step "file systems in $dir (ext4, xfs, btrfs, tmpfs on loop devices)"
+  RINGLOAD_TEST_TMP="$root/$dir/tests/tmp" "$dir/tests/ringload_fs_tests" \
+    --gtest_output="json:$dir/gtest-fs.json" --gtest_brief=1 || status=1
+  step "soak in $dir ($2 loads one at a time, then $2 through one AsyncLoader, 8 at a time)"
+  RINGLOAD_SOAK_LOADS=$2 RINGLOAD_TEST_TMP="$root/$dir/tests/tmp" "$dir/tests/ringload_soak_tests" \
+    --gtest_output="json:$dir/gtest-soak.json" --gtest_brief=1 || status=1
+  step "CLI and service checks in $dir"
   TMPDIR="$root/$dir/tests/tmp" tests/tools/cli_test.sh "$dir/tools/ringload/ringload" "$fixtures" \
     | tee "$dir/cli.log" || status=1
   TMPDIR="$root/$dir/tests/tmp" python3 tests/examples/service_test.py "$dir" "$fixtures" \
     | tee "$dir/service.log" || status=1
 }
 mkdir -p build/tests/tmp build-asan/tests/tmp
-run_suite build
-run_suite build-asan
+run_suite build 1000
+run_suite build-asan 100
 
 # llama.cpp's own loader beside ours: gen models load in it, bench --peers rows. Installs
 # node-llama-cpp with npm into the user's cache on first use; skipped (with the reason) without
@@ -214,12 +241,15 @@ for target in apr_v2 gguf json safetensors; do
   fi
 done
 
-step "summary"
-python3 - build/gtest.json build-asan/gtest.json build/cli.log build-asan/cli.log build/service.log \
+end_step
+printf '\n=== summary\n'
+python3 - build/gtest.json build-asan/gtest.json build/gtest-fs.json build-asan/gtest-fs.json \
+  build/gtest-soak.json build-asan/gtest-soak.json build/cli.log build-asan/cli.log build/service.log \
   build-asan/service.log build/consumer.log build/demo-check.log build/llama.log build/python.log <<'PY' || status=1
 import json, re, sys
 passed = failed = skipped = 0
-for path in sys.argv[1:3]:
+reports = [p for p in sys.argv[1:] if p.endswith(".json")]
+for path in reports:
     try:
         doc = json.load(open(path))
     except (OSError, ValueError):
@@ -234,7 +264,7 @@ for path in sys.argv[1:3]:
                 failed += 1
             else:
                 passed += 1
-for path in sys.argv[3:]:
+for path in sys.argv[1 + len(reports):]:
     m = re.search(r"^\w+: (\d+) passed, (\d+) failed$", open(path).read(), re.M)
     if m:
         passed += int(m.group(1)); failed += int(m.group(2))
@@ -243,4 +273,7 @@ for path in sys.argv[3:]:
 print(f"tests: {passed} passed, {failed} failed, {skipped} skipped")
 sys.exit(1 if failed else 0)
 PY
+printf '\nstep times:\n'
+printf '%s\n' "${step_times[@]}"
+printf '%6d s  in all\n' "$SECONDS"
 exit $status

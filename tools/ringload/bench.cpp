@@ -37,6 +37,7 @@
 #include "io/file.hpp"
 #include "io/mapping.hpp"
 #include "progress.hpp"
+#include "ringload/checkpoint.hpp"
 #include "ringload/memstat.hpp"
 #include "ringload/pipeline.hpp"
 #include "units.hpp"
@@ -227,11 +228,14 @@ struct Options {
   bool quiet = false;
 };
 
+// What is benchmarked: one model file, or a whole checkpoint (its sizes summed over the set).
 struct FileInfo {
   std::string format;
   std::uint64_t file_size = 0;
   std::uint64_t tensor_bytes = 0;
   std::uint64_t tensors = 0;
+  std::vector<fs::path> files;  // in load order; one for a single model file
+  fs::path largest;             // the disk ceilings are measured over it: one file's sequential rate
 };
 
 // One (strategy, cache) pair: its runs, or why it could not run.
@@ -300,9 +304,10 @@ class Bench {
   }
 
   [[nodiscard]] std::uint64_t total_work_bytes() const {
-    std::uint64_t units = 2;  // O_DIRECT and mmap-touch ceilings per repeat
+    std::uint64_t units = 0;
     for (const Cell& c : cells_) units += c.cache == "warm" ? 2 : 1;  // warm: pre-read + run
-    return (units * opts_.repeat + 2) * info_.file_size;              // + the timeline run
+    // + O_DIRECT and mmap-touch ceilings per repeat (over the largest file), + the timeline run
+    return (units * opts_.repeat + 2) * info_.file_size + 2 * opts_.repeat * largest_size();
   }
 
   void advance(std::uint64_t bytes) { show(done_bytes_ += bytes); }
@@ -337,7 +342,7 @@ class Bench {
     if (!memcpy_rate) return fail_error(memcpy_rate.error());
     memcpy_gb_per_s_ = *memcpy_rate;
     if (opts_.cache != "cold") {  // warm runs are compared with it
-      auto fresh = bench::fresh_memcpy_gb_per_s(file_);
+      auto fresh = bench::fresh_memcpy_gb_per_s(info_.largest);
       if (!fresh) return fail_error(fresh.error());
       fresh_memcpy_gb_per_s_ = *fresh;
     }
@@ -349,7 +354,7 @@ class Bench {
     const auto method = opts_.evict == "drop-caches" ? bench::EvictMethod::drop_caches
                         : opts_.evict == "fadvise"   ? bench::EvictMethod::fadvise
                                                      : bench::EvictMethod::automatic;
-    auto e = bench::evict_file(file_, method);
+    auto e = evict_files(method);
     if (!e) return fail_error(e.error());
     if (eviction_method_.empty()) {
       eviction_method_ = e->method;
@@ -367,16 +372,16 @@ class Bench {
   bool measure_disk_ceilings(std::uint32_t rep) {
     if (!still_running() || !evict("O_DIRECT ceiling")) return false;
     const std::uint64_t base = done_bytes_;
-    auto odirect = bench::odirect_qd32_gb_per_s(file_, [&](std::uint64_t b) { show(base + b); });
+    auto odirect = bench::odirect_qd32_gb_per_s(info_.largest, [&](std::uint64_t b) { show(base + b); });
     if (!odirect) return fail_error(odirect.error());
     if (odirect->has_value()) odirect_runs_.push_back(**odirect);
-    advance(info_.file_size);
+    advance(largest_size());
     if (!still_running() || !evict("mmap ceiling")) return false;
     const std::uint64_t base2 = done_bytes_;
-    auto touch = bench::mmap_touch_gb_per_s(file_, [&](std::uint64_t b) { show(base2 + b); });
+    auto touch = bench::mmap_touch_gb_per_s(info_.largest, [&](std::uint64_t b) { show(base2 + b); });
     if (!touch) return fail_error(touch.error());
     mmap_runs_.push_back(*touch);
-    advance(info_.file_size);
+    advance(largest_size());
     log_step(fmt::format("[{}/{}] ceilings: O_DIRECT QD32 {}, mmap touch {:.2f} GB/s", rep, opts_.repeat,
                          odirect->has_value() ? fmt::format("{:.2f} GB/s", **odirect) : "unsupported",
                          *touch));
@@ -391,12 +396,56 @@ class Bench {
       if (last_residual_pages_ > 0) ++cell.not_evicted;
       return true;
     }
-    const std::uint64_t base = done_bytes_;
-    auto resident = bench::preread_file(file_, [&](std::uint64_t b) { show(base + b); });
-    if (!resident) return fail_error(resident.error());
-    if (*resident * page_size() < info_.file_size) ++cell.not_resident;
-    advance(info_.file_size);
+    std::uint64_t resident_pages = 0;
+    for (const fs::path& f : info_.files) {
+      const std::uint64_t base = done_bytes_;
+      auto resident = bench::preread_file(f, [&](std::uint64_t b) { show(base + b); });
+      if (!resident) return fail_error(resident.error());
+      resident_pages += *resident;
+      advance(fs::file_size(f));
+    }
+    if (resident_pages * page_size() < info_.file_size) ++cell.not_resident;
     return true;
+  }
+
+  // Evicts every file of the set; the figures are summed. drop_caches empties the whole page cache
+  // at once, so the files after the first only need counting (fadvise does that, harmlessly).
+  [[nodiscard]] Result<bench::Eviction> evict_files(bench::EvictMethod method) const {
+    bench::Eviction all;
+    for (const fs::path& f : info_.files) {
+      const bench::EvictMethod m =
+          all.method == "drop_caches" || (!all.method.empty() && method == bench::EvictMethod::automatic)
+              ? bench::EvictMethod::fadvise
+              : method;
+      const bench::Eviction e = RINGLOAD_TRY(bench::evict_file(f, m));
+      if (all.method.empty()) {
+        all.method = e.method;
+        all.why_fadvise = e.why_fadvise;
+      }
+      all.resident_pages += e.resident_pages;
+      all.total_pages += e.total_pages;
+    }
+    return all;
+  }
+
+  // Pages of the whole set cached now.
+  [[nodiscard]] Result<FileCacheStat> cache_stat() const {
+    FileCacheStat all{};
+    for (const fs::path& f : info_.files) {
+      const FileCacheStat one = RINGLOAD_TRY(file_cache_stat(f));
+      all.file_bytes += one.file_bytes;
+      all.resident_bytes += one.resident_bytes;
+      all.resident_pages += one.resident_pages;
+      all.total_pages += one.total_pages;
+      all.method = one.method;
+    }
+    return all;
+  }
+
+  [[nodiscard]] std::uint64_t largest_size() const {
+    std::error_code ec;
+    const auto size = fs::file_size(info_.largest, ec);
+    return ec ? 0 : size;
   }
 
   [[nodiscard]] std::vector<std::string> child_args(const Cell& cell, const std::string& trace) const {
@@ -518,7 +567,7 @@ class Bench {
   // here, after it exited (a ringload child counts it just before exiting: the same pages).
   [[nodiscard]] Result<bench::ChildReport> peer_report(const std::string& out) const {
     bench::ChildReport report = RINGLOAD_TRY(bench::parse_peer_report(out, info_.tensor_bytes));
-    const FileCacheStat cached = RINGLOAD_TRY(file_cache_stat(file_));
+    const FileCacheStat cached = RINGLOAD_TRY(cache_stat());
     report.figures.file_resident_pages_after = static_cast<double>(cached.resident_pages);
     report.figures.file_total_pages = static_cast<double>(cached.total_pages);
     return report;
@@ -671,6 +720,21 @@ class Bench {
                 {"failure", cell.failure}};
   }
 
+  // A checkpoint adds "files" (its paths in load order); one model file keeps the five keys.
+  [[nodiscard]] Json file_json() const {
+    Json file{{"path", file_.string()},
+              {"format", info_.format},
+              {"file_size", info_.file_size},
+              {"tensor_bytes", info_.tensor_bytes},
+              {"tensors", info_.tensors}};
+    if (info_.files.size() > 1) {
+      Json paths = Json::array();
+      for (const fs::path& f : info_.files) paths.push_back(f.string());
+      file["files"] = std::move(paths);
+    }
+    return file;
+  }
+
   [[nodiscard]] Json document() const {
     Json results = Json::array();
     for (const Cell& c : cells_) {
@@ -683,11 +747,7 @@ class Bench {
     return Json{
         {"ringload_bench", 1},
         {"machine", bench::machine_json(machine_)},
-        {"file", Json{{"path", file_.string()},
-                      {"format", info_.format},
-                      {"file_size", info_.file_size},
-                      {"tensor_bytes", info_.tensor_bytes},
-                      {"tensors", info_.tensors}}},
+        {"file", file_json()},
         {"sink", opts_.sink},
         {"repeat", opts_.repeat},
         {"started_utc", started_utc_},
@@ -817,15 +877,23 @@ int exit_code_for(const Error& e) {
   return e.kind == ErrorKind::io || e.kind == ErrorKind::out_of_memory ? kExitFailure : kExitBadInput;
 }
 
-// The model's header figures. The Model is dropped at once: it maps the file, and a mapped header
-// page could not be evicted before a cold run.
-Result<FileInfo> describe_file(const fs::path& file) {
-  const Model model = RINGLOAD_TRY(Model::load(file));
+// The header figures of a model file or a whole checkpoint (any path `load` takes). Opening a
+// checkpoint keeps no file mapped: a mapped header page could not be evicted before a cold run.
+Result<FileInfo> describe_file(const fs::path& path) {
+  const Checkpoint ckpt = RINGLOAD_TRY(Checkpoint::open(path));
   FileInfo info;
-  info.format = std::string(to_string(model.format()));
-  info.file_size = model.file_size();
-  info.tensors = model.tensors().size();
-  for (const auto& t : model.tensors()) info.tensor_bytes += t.size;
+  info.format = std::string(to_string(ckpt.files().front().format));
+  std::uint64_t largest = 0;
+  for (const CheckpointFile& f : ckpt.files()) {
+    info.file_size += f.file_size;
+    info.files.emplace_back(f.path);
+    if (f.file_size > largest || info.largest.empty()) {
+      largest = f.file_size;
+      info.largest = f.path;
+    }
+  }
+  info.tensors = ckpt.tensors().size();
+  for (const TensorInfo& t : ckpt.tensors()) info.tensor_bytes += t.size;
   return info;
 }
 
@@ -917,6 +985,11 @@ int run_bench(const Options& opts) {
     fmt::print(stderr, "ringload bench: {}\n", info.error().to_string());
     return exit_code_for(info.error());
   }
+  if (info->files.size() > 1 && !opts.peers.empty()) {
+    fmt::print(stderr, "ringload bench: {} is a checkpoint of {} files; --peers compare one model file\n",
+               file.string(), info->files.size());
+    return kExitBadInput;
+  }
   Bench bench(opts, file, *info, signals, *pressure, std::move(peers));
   const int status = bench.run();
   if (auto restored = pressure->restore(); !restored) {
@@ -953,7 +1026,9 @@ std::function<int()> add_bench(CLI::App& app) {
       "      --strategies read,mmap,mmap-pipelined,uring-direct,auto --repeat 3 --svg pressure.svg\n"
 
       "  ringload bench --peers llama.cpp --sink host --cache both model.gguf");
-  sub->add_option("file", opts->file, "Model file to load (or --gen)");
+  sub->add_option(
+      "file", opts->file,
+      "Model file or whole checkpoint to load (a directory, an *.index.json, any GGUF split; or --gen)");
   sub->add_option("--gen", opts->gen_size,
                   "Generate a SIZE file (64MiB, 2GiB, ...) in --out-dir to bench on");
   sub->add_option("--format", opts->format, "With --gen: apr | safetensors | gguf")

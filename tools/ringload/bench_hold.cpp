@@ -64,7 +64,7 @@ Result<HeapModel> read_onto_heap(const std::filesystem::path& path) {
   return heap;
 }
 
-Result<HoldFigures> hold_then_measure(double seconds, Kept kept, const std::filesystem::path& file,
+Result<HoldFigures> hold_then_measure(double seconds, Kept kept, std::span<const std::filesystem::path> files,
                                       const std::filesystem::path& zram_device) {
   const auto start = std::chrono::steady_clock::now();
   if (seconds > 0) std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
@@ -74,9 +74,11 @@ Result<HoldFigures> hold_then_measure(double seconds, Kept kept, const std::file
   const ProcessMemory memory = RINGLOAD_TRY(process_memory());
   h.swap_bytes = memory.swap_bytes;
   h.anon_rss_bytes = memory.rss_anon_bytes;
-  const FileCacheStat cache = RINGLOAD_TRY(file_cache_stat(file));
-  h.file_resident_pages = cache.resident_pages;
-  h.file_total_pages = cache.total_pages;
+  for (const std::filesystem::path& file : files) {
+    const FileCacheStat cache = RINGLOAD_TRY(file_cache_stat(file));
+    h.file_resident_pages += cache.resident_pages;
+    h.file_total_pages += cache.total_pages;
+  }
   h.zram_device = zram_device.string();
   h.zram = RINGLOAD_TRY(zram_stat(zram_device));
   return h;

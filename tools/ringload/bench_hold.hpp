@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <span>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -45,9 +46,10 @@ struct HoldFigures {
   ZramStat zram;            // its mm_stat, absolute: the bench subtracts its own reading from before
 };
 
-// Sleeps `seconds` (whatever the caller still holds stays held), then measures, still alive.
+// Sleeps `seconds` (whatever the caller still holds stays held), then measures, still alive. The
+// page-cache figures are summed over `files` (one model file, or every file of a checkpoint).
 [[nodiscard]] Result<HoldFigures> hold_then_measure(double seconds, Kept kept,
-                                                    const std::filesystem::path& file,
+                                                    std::span<const std::filesystem::path> files,
                                                     const std::filesystem::path& zram_device);
 
 // The load report's "hold" object: {"held_s", "kept", "swap_bytes", "anon_rss_bytes",

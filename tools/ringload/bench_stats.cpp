@@ -306,10 +306,12 @@ std::string header_lines(const Json& doc) {
       fmt::format("machine: {}, {} cores, {} RAM, Linux {}, {} on {}\n", string_field(m, "cpu"),
                   num(m, "cores"), format_bytes(static_cast<std::uint64_t>(num(m, "memory_bytes"))),
                   string_field(m, "kernel"), string_field(m, "filesystem"), string_field(m, "device"));
-  out += fmt::format("file:    {} ({}, {}, {} tensors); sink {}, {} repeat{}\n", string_field(f, "path"),
-                     string_field(f, "format"), format_bytes(static_cast<std::uint64_t>(num(f, "file_size"))),
-                     num(f, "tensors"), string_field(doc, "sink"), num(doc, "repeat"),
-                     num(doc, "repeat") == 1 ? "" : "s");
+  const std::string files =
+      f.contains("files") ? fmt::format(" checkpoint of {} files,", f.at("files").size()) : std::string();
+  out += fmt::format("file:    {} ({},{} {}, {} tensors); sink {}, {} repeat{}\n", string_field(f, "path"),
+                     string_field(f, "format"), files,
+                     format_bytes(static_cast<std::uint64_t>(num(f, "file_size"))), num(f, "tensors"),
+                     string_field(doc, "sink"), num(doc, "repeat"), num(doc, "repeat") == 1 ? "" : "s");
   const double odirect = num(c, "odirect_qd32_gb_per_s");
   out += fmt::format(
       "ceiling: disk {:.2f} GB/s (O_DIRECT QD32 4 MiB: {}, mmap touch: {:.2f}), memcpy {:.2f} GB/s",

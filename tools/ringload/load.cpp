@@ -227,30 +227,26 @@ std::function<int()> add_load(CLI::App& app) {
       options.shard_world = world;
     }
 
-    // `read` held: the heap copy a service using it keeps, built as such a service builds it.
-    const bool heap_copy = opts->hold_s > 0 && options.strategy == Strategy::read;
+    // Any checkpoint path; one file is loaded as a Model, so --hold can keep its mapping or heap copy.
     std::optional<Model> model;
     std::optional<Checkpoint> checkpoint;  // a load of many files
     std::optional<HeapModel> heap;
-    if (heap_copy) {
-      auto read = read_onto_heap(opts->file);
-      if (!read) return fail(read.error());
-      heap.emplace(std::move(read).value());
-      model.emplace(std::move(heap->model));  // heap keeps only the timing
-    } else {
-      // Any checkpoint path; one file is loaded as a Model, so --hold can keep its mapping.
+    {
       auto opened = Checkpoint::open(opts->file);
       if (!opened) return fail(opened.error());
-      if (opened->files().size() == 1) {
+      if (opened->files().size() > 1) {
+        // Its read baseline goes through the pipeline file by file: no heap copy is kept.
+        checkpoint.emplace(std::move(opened).value());
+      } else if (opts->hold_s > 0 && options.strategy == Strategy::read) {
+        // `read` held: the heap copy a service using it keeps, built as such a service builds it.
+        auto read = read_onto_heap(opened->files().front().path);
+        if (!read) return fail(read.error());
+        heap.emplace(std::move(read).value());
+        model.emplace(std::move(heap->model));  // heap keeps only the timing
+      } else {
         auto loaded = Model::load(opened->files().front().path);
         if (!loaded) return fail(loaded.error());
         model.emplace(std::move(loaded).value());
-      } else if (opts->hold_s >= 0) {
-        fmt::print(stderr, "ringload load: --hold measures one file; {} is a checkpoint of {} files\n",
-                   opts->file, opened->files().size());
-        return kExitBadInput;
-      } else {
-        checkpoint.emplace(std::move(opened).value());
       }
     }
     std::unique_ptr<Sink> sink;
@@ -295,9 +291,16 @@ std::function<int()> add_load(CLI::App& app) {
     }
     std::optional<HoldFigures> held;
     if (opts->hold_s >= 0) {
-      const Kept kept = kept_by(report->strategy);
+      // A checkpoint's baselines release each file's mapping or buffer as they finish with it.
+      const Kept kept = checkpoint ? Kept::destinations : kept_by(report->strategy);
       if (kept == Kept::destinations) model.reset();  // a service keeps only the destinations
-      auto measured = hold_then_measure(opts->hold_s, kept, opts->file, opts->zram_device);
+      std::vector<std::filesystem::path> files;
+      if (checkpoint) {
+        for (const CheckpointFile& f : checkpoint->files()) files.emplace_back(f.path);
+      } else {
+        files.emplace_back(opts->file);
+      }
+      auto measured = hold_then_measure(opts->hold_s, kept, files, opts->zram_device);
       if (!measured) return fail(measured.error());
       held = *measured;
     }
