@@ -127,7 +127,13 @@ Result<std::unique_ptr<ChunkSource>> LoadRun::open_source(const Model& model, St
   ResolvedStrategy resolved =
       RINGLOAD_TRY(resolve_strategy(options_.strategy, model, engine_, options_, warn_here));
   strategy = resolved.strategy;
-  const SourceContext context{model, options_, engine_, sink_, warn_here, [this] { return uring_reader(); }};
+  const SourceContext context{model,
+                              options_,
+                              engine_,
+                              sink_,
+                              warn_here,
+                              [this] { return uring_reader(); },
+                              [this]() -> PreadPool& { return pread_pool(); }};
   auto opened = strategy_entry(strategy).open(context);
   if (!opened && opened.error().kind == ErrorKind::unsupported_feature &&
       options_.strategy == Strategy::automatic &&
@@ -158,6 +164,11 @@ UringReader* LoadRun::uring_reader() {
                                                          .warn = [this](std::string_view w) { warn(w); }});
   }
   return uring_reader_.get();
+}
+
+PreadPool& LoadRun::pread_pool() {
+  if (!pread_pool_) pread_pool_ = std::make_unique<PreadPool>(pread_direct_threads());
+  return *pread_pool_;
 }
 
 Result<void> LoadRun::prepare_staging(ChunkSource& first_source) {

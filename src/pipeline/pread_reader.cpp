@@ -11,57 +11,53 @@
 
 namespace ringload {
 
-PreadReader::PreadReader(PreadReaderOptions options) : options_(std::move(options)) {
-  workers_.reserve(std::max<std::uint32_t>(1, options_.threads));  // never more: see start()
-}
+PreadReader::PreadReader(PreadPool& pool, PreadReaderOptions options)
+    : pool_(pool), options_(std::move(options)) {}
 
-PreadReader::~PreadReader() {
-  {
-    const std::lock_guard lock(mutex_);
-    stopping_ = true;
-    queued_.clear();  // a worker finishes the read it is in, and starts no other
-  }
-  work_ready_.notify_all();
-  for (std::thread& t : workers_) t.join();
-}
+PreadReader::~PreadReader() { drain(); }  // no pool thread may still read for it
 
 Result<void> PreadReader::start(const ChunkRequest& request) {
   const Chunk& c = *request.info;
-  std::vector<Piece> pieces;
+  std::vector<PreadPool::Job> jobs;
   for (std::uint64_t at = 0; at < c.length; at += options_.read_size) {
     const std::uint64_t length = std::min(options_.read_size, c.length - at);
     const std::uint64_t expected = at >= c.valid ? 0 : std::min(length, c.valid - at);
     if (expected == 0) break;  // wholly past EOF: nothing to read
-    Piece piece{.chunk = request.chunk,
-                .buffer = request.buffer.data() + at,
-                .file_offset = c.file_offset + at,
-                .length = length,
-                .expected = expected};
+    PreadPiece piece{.chunk = request.chunk,
+                     .buffer = request.buffer.data() + at,
+                     .file_offset = c.file_offset + at,
+                     .length = length,
+                     .expected = expected,
+                     .fault = 0};
     // Asked here, on the io thread: a test's injector need not be thread-safe.
     if (options_.fault) piece.fault = options_.fault(piece.file_offset, piece.expected);
-    pieces.push_back(piece);
+    jobs.push_back(PreadPool::Job{.reader = this, .piece = piece});
   }
-  bytes_read_ += c.valid;
-  if (pieces.empty()) {
+  if (jobs.empty()) {
+    bytes_read_ += c.valid;
     completed_now_.push_back(ChunkDone{.chunk = request.chunk, .bytes = request.buffer.first(c.valid)});
     return {};
   }
-  outstanding_[request.chunk] = static_cast<std::uint32_t>(pieces.size());
-  chunk_bytes_[request.chunk] = request.buffer.first(c.valid);
-  pieces_in_flight_ += static_cast<std::uint32_t>(pieces.size());
   {
-    const std::lock_guard lock(mutex_);
-    queued_.insert(queued_.end(), pieces.begin(), pieces.end());
+    const std::lock_guard lock(pool_.mutex_);
+    // Room for every result now, on the io thread: a worker that allocated would get a malloc
+    // arena of its own, one more mapping that outlives it.
+    finished_.reserve(finished_.size() + pieces_in_flight_ + jobs.size());
+    if (!pool_.enqueue_locked(jobs)) {
+      Error e = make_error(ErrorKind::out_of_memory,
+                           "could not start a read thread (thread or stack limit reached?)", c.file_offset);
+      e.path = options_.path;
+      return e;
+    }
   }
-  // Threads start as reads need them: a checkpoint of many small files (one reader each) does not
-  // start four threads for a file read in one piece.
-  const std::size_t wanted =
-      std::min<std::size_t>(std::max<std::uint32_t>(1, options_.threads), pieces_in_flight_);
-  while (workers_.size() < wanted) workers_.emplace_back([this] { work(); });
-  if (pieces.size() == 1) {
-    work_ready_.notify_one();
+  outstanding_[request.chunk] = static_cast<std::uint32_t>(jobs.size());
+  chunk_bytes_[request.chunk] = request.buffer.first(c.valid);
+  pieces_in_flight_ += static_cast<std::uint32_t>(jobs.size());
+  bytes_read_ += c.valid;
+  if (jobs.size() == 1) {
+    pool_.work_ready_.notify_one();
   } else {
-    work_ready_.notify_all();
+    pool_.work_ready_.notify_all();
   }
   return {};
 }
@@ -72,10 +68,11 @@ Result<void> PreadReader::reap(bool wait, std::vector<ChunkDone>& done) {
   if (pieces_in_flight_ == 0) return {};
   taken_.clear();
   {
-    std::unique_lock lock(mutex_);
-    // Sleeps until a worker has finished a piece: the io thread never spins on the workers.
-    if (wait && done.empty()) piece_done_.wait(lock, [this] { return !finished_.empty(); });
+    std::unique_lock lock(pool_.mutex_);
+    // Sleeps until a pool thread has finished a piece of ours: the io thread never spins.
+    if (wait && done.empty()) pool_.job_done_.wait(lock, [this] { return !finished_.empty(); });
     taken_.swap(finished_);
+    finished_.reserve(pieces_in_flight_ - taken_.size());  // room kept for the rest (see start)
   }
   std::optional<Error> failed;
   for (PieceDone& piece : taken_) {
@@ -96,9 +93,13 @@ Result<void> PreadReader::reap(bool wait, std::vector<ChunkDone>& done) {
 
 void PreadReader::drain() noexcept {
   {
-    std::unique_lock lock(mutex_);
-    queued_.clear();  // never started: nothing writes into their slots
-    piece_done_.wait(lock, [this] { return running_ == 0; });
+    std::unique_lock lock(pool_.mutex_);
+    // Never started: nothing writes into their slots. Other readers' jobs stay queued.
+    const auto waiting = pool_.queued_.begin() + static_cast<std::ptrdiff_t>(pool_.next_);
+    pool_.queued_.erase(std::remove_if(waiting, pool_.queued_.end(),
+                                       [this](const PreadPool::Job& job) { return job.reader == this; }),
+                        pool_.queued_.end());
+    pool_.job_done_.wait(lock, [this] { return running_ == 0; });
     finished_.clear();
   }
   pieces_in_flight_ = 0;
@@ -108,32 +109,11 @@ void PreadReader::drain() noexcept {
 }
 
 PreadReaderStats PreadReader::stats() const {
-  const std::lock_guard lock(mutex_);
+  const std::lock_guard lock(pool_.mutex_);
   return stats_;
 }
 
-void PreadReader::work() noexcept {
-  std::unique_lock lock(mutex_);
-  while (true) {
-    work_ready_.wait(lock, [this] { return stopping_ || !queued_.empty(); });
-    if (stopping_) return;
-    const Piece piece = queued_.front();
-    queued_.pop_front();
-    ++running_;
-    lock.unlock();
-    PreadReaderStats seen;
-    std::optional<Error> error = read_piece(piece, seen);
-    lock.lock();
-    --running_;
-    stats_.short_reads_requeued += seen.short_reads_requeued;
-    stats_.retried += seen.retried;
-    finished_.push_back(PieceDone{.chunk = piece.chunk, .error = std::move(error)});
-    // Only the io thread waits on it (in reap or in drain).
-    piece_done_.notify_one();
-  }
-}
-
-std::optional<Error> PreadReader::read_piece(Piece piece, PreadReaderStats& stats) const {
+std::optional<Error> PreadReader::read_piece(PreadPiece piece, PreadReaderStats& stats) const {
   const int fd = options_.fd.get();
   std::uint64_t ask = piece.length;
   if (piece.fault == -EAGAIN || piece.fault == -EINTR) {

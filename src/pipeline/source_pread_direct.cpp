@@ -25,10 +25,7 @@ constexpr std::uint32_t kThreads = 4;
 
 }  // namespace
 
-std::uint32_t pread_direct_threads(const PipelineOptions& options) noexcept {
-  // No more threads than reads may be in flight.
-  return std::max<std::uint32_t>(1, std::min(kThreads, options.queue_depth));
-}
+std::uint32_t pread_direct_threads() noexcept { return kThreads; }
 
 Result<std::unique_ptr<ChunkSource>> open_pread_direct_source(const SourceContext& context) {
   const PipelineOptions& options = context.options;
@@ -50,13 +47,12 @@ Result<std::unique_ptr<ChunkSource>> open_pread_direct_source(const SourceContex
     return e;
   }
   return std::unique_ptr<ChunkSource>(
-      std::make_unique<PreadReader>(PreadReaderOptions{.fd = std::move(fd).value(),
-                                                       .path = context.model.path(),
-                                                       .alignment = alignment,
-                                                       .direct = true,
-                                                       .read_size = options.read_size,
-                                                       .threads = pread_direct_threads(options),
-                                                       .fault = context.engine.fault}));
+      std::make_unique<PreadReader>(context.pread_pool(), PreadReaderOptions{.fd = std::move(fd).value(),
+                                                                             .path = context.model.path(),
+                                                                             .alignment = alignment,
+                                                                             .direct = true,
+                                                                             .read_size = options.read_size,
+                                                                             .fault = context.engine.fault}));
 }
 
 }  // namespace ringload

@@ -81,12 +81,13 @@ std::string auto_reason(const AutoFacts& facts, Strategy picked, const std::opti
     return fmt::format("auto: {} of the file's {} pages are in the page cache: copied from there",
                        facts.resident_pages, facts.total_pages);
   }
-  const std::string no_direct = "the file system takes no O_DIRECT (statx reports no alignment)";
+  const std::string no_direct =
+      "the file system takes no O_DIRECT (statx names no alignment, a 4 KiB read failed)";
   if (!facts.uring_available) {
     const std::string uring = uring_error ? uring_unavailable_reason(*uring_error) : "io_uring unavailable";
     if (picked == Strategy::pread_direct) {
       return fmt::format("{}; O_DIRECT preads from {} threads instead (pread-direct)", uring,
-                         pread_direct_threads(options));
+                         pread_direct_threads());
     }
     return fmt::format("{}; {}: copied out of a mapping instead (mmap-pipelined)", uring, no_direct);
   }

@@ -1,6 +1,6 @@
 // The pread reader's rare paths, each forced and seen to be taken: a short read has its rest read,
 // EAGAIN and EINTR are read again, a read error names the file and the read's offset, and a
-// reader destroyed (or drained) with reads queued joins its threads and writes nothing after.
+// reader destroyed (or drained) with reads queued leaves none running and writes nothing after.
 #include "pipeline/pread_reader.hpp"
 
 #include <fcntl.h>
@@ -26,6 +26,7 @@ struct Fixture {
   std::vector<std::byte> contents;
   std::filesystem::path path;
   std::unique_ptr<StagingRing> ring;
+  std::unique_ptr<PreadPool> pool;  // the last reader()'s: made anew with its thread count
 
   explicit Fixture(std::uint64_t bytes = kChunk * kSlots) {
     contents.resize(bytes);
@@ -36,18 +37,19 @@ struct Fixture {
     if (made) ring = std::move(made).value();
   }
 
+  // The previous reader must be gone: its pool goes with this call.
   [[nodiscard]] std::unique_ptr<PreadReader> reader(FaultInjector fault, bool direct,
-                                                    std::uint32_t threads = 4) const {
+                                                    std::uint32_t threads = 4) {
     auto fd = UniqueFd::open(path, O_RDONLY | (direct ? O_DIRECT : 0));
     EXPECT_TRUE(fd) << fd.error().to_string();
     if (!fd) return nullptr;
-    return std::make_unique<PreadReader>(PreadReaderOptions{.fd = std::move(fd).value(),
-                                                            .path = path.string(),
-                                                            .alignment = 4096,
-                                                            .direct = direct,
-                                                            .read_size = kReadSize,
-                                                            .threads = threads,
-                                                            .fault = std::move(fault)});
+    pool = std::make_unique<PreadPool>(threads);
+    return std::make_unique<PreadReader>(*pool, PreadReaderOptions{.fd = std::move(fd).value(),
+                                                                   .path = path.string(),
+                                                                   .alignment = 4096,
+                                                                   .direct = direct,
+                                                                   .read_size = kReadSize,
+                                                                   .fault = std::move(fault)});
   }
 };
 
@@ -85,10 +87,10 @@ TEST(PreadReader, ReadsEveryChunkByteExactBufferedAndDirect) {
     SCOPED_TRACE(direct ? "O_DIRECT" : "buffered");
     auto reader = f.reader(nullptr, direct);
     ASSERT_NE(reader, nullptr);
-    EXPECT_EQ(reader->threads(), 0U) << "threads start with the first reads";
+    EXPECT_EQ(f.pool->threads(), 0U) << "threads start with the first reads";
     auto read = read_all(f, *reader);
     ASSERT_TRUE(read) << read.error().to_string();
-    EXPECT_EQ(reader->threads(), 4U) << "64 pieces in flight: every thread it may have";
+    EXPECT_EQ(f.pool->threads(), 4U) << "64 pieces in flight: every thread it may have";
     EXPECT_EQ(reader->bytes_read(), f.contents.size());
     EXPECT_EQ(reader->stats().short_reads_requeued, 0U);
   }
@@ -116,7 +118,7 @@ TEST(PreadReader, AFileReadInOnePieceStartsOneThread) {
   ASSERT_NE(reader, nullptr);
   auto read = read_all(f, *reader);
   ASSERT_TRUE(read) << read.error().to_string();
-  EXPECT_EQ(reader->threads(), 1U);
+  EXPECT_EQ(f.pool->threads(), 1U);
 }
 
 TEST(PreadReader, AShortReadHasItsRestRead) {
@@ -175,7 +177,7 @@ TEST(PreadReader, AReadErrorNamesTheFileAndTheReadsOffsetAndDrainLeavesNothingRu
   }
 }
 
-TEST(PreadReader, DestroyedWithReadsQueuedJoinsItsThreads) {
+TEST(PreadReader, DestroyedWithReadsQueuedLeavesNoneRunning) {
   Fixture f;
   ASSERT_NE(f.ring, nullptr);
   std::vector<Chunk> chunks;
@@ -193,7 +195,7 @@ TEST(PreadReader, DestroyedWithReadsQueuedJoinsItsThreads) {
       reader->drain();  // what the pipeline does before the slots go elsewhere
       EXPECT_EQ(reader->in_flight(), 0U);
     }
-    reader.reset();  // the rest: queued reads dropped, the ones running finished, threads joined
+    reader.reset();  // the rest: queued reads dropped, the ones running finished
   }
 }
 
