@@ -81,7 +81,7 @@ evict() { # cold cache: drop the file's pages (drop_caches needs root; fadvise d
 }
 
 say "ringload load, cold, each strategy, null sink (reads every byte, keeps none)"
-strategies=(read mmap mmap-pipelined uring uring-direct uring-dontcache auto)
+strategies=(read mmap mmap-pipelined uring uring-direct uring-dontcache auto pread-direct)
 failed=0
 for strategy in "${strategies[@]}"; do
   evict

@@ -27,7 +27,9 @@ enum class Strategy : std::uint8_t {
   uring_direct,     // O_DIRECT io_uring reads (no page cache at all)
   uring_dontcache,  // buffered io_uring reads with RWF_DONTCACHE (Linux ≥ 6.14)
   automatic,        // a mostly cached file: mmap-pipelined; else O_DIRECT where accepted, else
-                    // buffered + FADV_DONTNEED (measured faster than DONTCACHE: bench/results)
+                    // buffered + FADV_DONTNEED (measured faster than DONTCACHE: bench/results);
+                    // without io_uring, pread-direct
+  pread_direct,     // O_DIRECT pread from a few threads: no io_uring, no page cache (containers)
 };
 
 [[nodiscard]] std::string_view to_string(Strategy strategy) noexcept;  // "mmap-pipelined", "auto", ...
@@ -111,6 +113,11 @@ struct LoadReport {
   std::string path;
   Strategy requested = Strategy::automatic;
   Strategy strategy = Strategy::automatic;  // what ran (auto resolved)
+  // What read the bytes: "io_uring", "pread", "mmap" (a mapping, or a model in memory) or "read",
+  // and why that one ("asked for", or auto's reason: e.g. io_uring_setup failed with EPERM). The
+  // first file's; LoadReport::files has each file's strategy.
+  std::string io_engine;
+  std::string io_engine_reason;
   std::string sink;
   std::uint64_t bytes = 0;       // tensor bytes delivered
   std::uint64_t bytes_read = 0;  // file bytes read (aligned supersets included)

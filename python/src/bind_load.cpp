@@ -123,6 +123,10 @@ void bind_report(py::module_& module) {
       .def_property_readonly(
           "strategy", [](const LoadReport& r) { return std::string(to_string(r.strategy)); },
           "The strategy that ran (auto resolved).")
+      .def_readonly("io_engine", &LoadReport::io_engine,
+                    "What read the bytes: 'io_uring', 'pread' (where io_uring is blocked), 'mmap' or 'read'.")
+      .def_readonly("io_engine_reason", &LoadReport::io_engine_reason,
+                    "Why that engine: 'asked for', or auto's facts (e.g. io_uring_setup failed: EPERM).")
       .def_readonly("sink", &LoadReport::sink)
       .def_readonly("bytes", &LoadReport::bytes, "Tensor bytes delivered.")
       .def_readonly("bytes_read", &LoadReport::bytes_read, "File bytes read (aligned supersets included).")

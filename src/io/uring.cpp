@@ -48,7 +48,7 @@ Result<Uring> Uring::create(std::uint32_t entries) {
     if (rc == -EPERM || rc == -ENOSYS) {
       e.message +=
           "; io_uring is disabled here (a container's seccomp profile, or "
-          "kernel.io_uring_disabled): use --strategy mmap-pipelined";
+          "kernel.io_uring_disabled): use --strategy auto or pread-direct";
     }
     return e;
   }

@@ -19,6 +19,27 @@ Error LoadRun::located(Error e) const {
   return e;
 }
 
+// A failed read names the file and the offset it read from; the tensor whose bytes it was
+// fetching (the first one of that file that ends after the offset) is named here, where the plan
+// is known: a user wants to know which weights could not be read.
+Error LoadRun::read_failed(Error e) const {
+  if (e.tensor.empty() && e.offset && plan_) {
+    for (std::uint32_t f = 0; f < plan_->files.size(); ++f) {
+      if (!e.path.empty() && e.path != files_.path(f)) continue;
+      const PlannedFile& file = plan_->files[f];
+      for (std::uint32_t t = file.first_tensor; t < file.end_tensor; ++t) {
+        const SinkTensor& tensor = plan_->tensors[t];
+        if (tensor.size > 0 && tensor.file_offset + tensor.size > *e.offset) {
+          e.tensor = tensor.info->name;
+          break;
+        }
+      }
+      break;
+    }
+  }
+  return located(std::move(e));
+}
+
 Result<bool> LoadRun::step(std::uint64_t quantum_bytes, const YieldCheck& yield) {
   const CpuMeter meter(cpu_);
   std::uint64_t started_bytes = 0;
@@ -79,7 +100,7 @@ Result<void> LoadRun::start_reads(std::uint64_t quantum_bytes, std::uint64_t& st
     spans_.push_back(TimelineSpan{TimelineSpan::Stage::read, slot, c.file_offset, c.valid, now, 0});
     const auto buffer = slot == kNoSlot ? std::span<std::byte>{} : ring_->slot(slot);
     if (auto started = run.source->start(ChunkRequest{chunk, slot, &c, buffer}); !started) {
-      return located(std::move(started).error());
+      return read_failed(std::move(started).error());
     }
     started_bytes += c.valid;
   }
@@ -119,7 +140,7 @@ Result<void> LoadRun::reap() {
       continue;
     reaped.push_back(run.source->reap_group());
     if (auto r = run.source->reap(run.source->reap_group() == waited_on, done_); !r) {
-      return located(std::move(r).error());
+      return read_failed(std::move(r).error());
     }
   }
   for (const ChunkDone& d : done_) {

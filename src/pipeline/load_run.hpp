@@ -19,6 +19,7 @@
 #include "pipeline/engine.hpp"
 #include "pipeline/load_files.hpp"
 #include "pipeline/plan.hpp"
+#include "pipeline/pread_pool.hpp"
 #include "pipeline/release.hpp"
 #include "pipeline/report.hpp"
 #include "pipeline/source.hpp"
@@ -81,8 +82,10 @@ class LoadRun {
   Result<void> recycle(bool wait);
   [[nodiscard]] std::uint32_t in_flight() const;
   [[nodiscard]] UringReader* uring_reader();
+  [[nodiscard]] PreadPool& pread_pool();
   void warn(std::string_view message);
   [[nodiscard]] Error located(Error e) const;
+  [[nodiscard]] Error read_failed(Error e) const;  // located, and naming the tensor read
 
   LoadEngine& engine_;
   LoadFiles files_;
@@ -92,8 +95,11 @@ class LoadRun {
   CpuTimes cpu_;  // summed over begin, steps and finish: other loads' turns excluded
   LoadReport report_;
   std::unique_ptr<UringReader> uring_reader_;  // declared before the sources that use it
-  std::vector<FileRun> runs_;                  // per file
-  StagingRing* ring_ = nullptr;                // the engine's; set when the sources fill slots
+  // pread-direct's threads: the load's own, so that every file of it shares them and none
+  // outlives it (a thread kept by a Loader would be one more between loads).
+  std::unique_ptr<PreadPool> pread_pool_;
+  std::vector<FileRun> runs_;    // per file
+  StagingRing* ring_ = nullptr;  // the engine's; set when the sources fill slots
   std::optional<Plan> plan_;
   std::optional<ChunkWindow> window_;
   std::optional<Delivery> delivery_;

@@ -126,17 +126,32 @@ Result<void> LoadRun::open_next_file() {
 
 Result<std::unique_ptr<ChunkSource>> LoadRun::open_source(const Model& model, Strategy& strategy) {
   auto warn_here = [this](std::string_view w) { warn(w); };
-  strategy = RINGLOAD_TRY(resolve_strategy(options_.strategy, model, engine_, options_, warn_here));
-  const SourceContext context{model, options_, engine_, sink_, warn_here, [this] { return uring_reader(); }};
+  ResolvedStrategy resolved =
+      RINGLOAD_TRY(resolve_strategy(options_.strategy, model, engine_, options_, warn_here));
+  strategy = resolved.strategy;
+  const SourceContext context{model,
+                              options_,
+                              engine_,
+                              sink_,
+                              warn_here,
+                              [this] { return uring_reader(); },
+                              [this]() -> PreadPool& { return pread_pool(); }};
   auto opened = strategy_entry(strategy).open(context);
   if (!opened && opened.error().kind == ErrorKind::unsupported_feature &&
-      options_.strategy == Strategy::automatic && strategy == Strategy::uring_direct) {
-    warn(fmt::format("{}: O_DIRECT open failed; auto falls back to buffered reads + FADV_DONTNEED",
-                     model.path()));
-    strategy = Strategy::uring;
+      options_.strategy == Strategy::automatic &&
+      (strategy == Strategy::uring_direct || strategy == Strategy::pread_direct)) {
+    // Buffered reads dropped as they land: through io_uring where it is there.
+    strategy = strategy == Strategy::uring_direct ? Strategy::uring : Strategy::mmap_pipelined;
+    warn(fmt::format("{}: O_DIRECT open failed; auto falls back to {} (buffered, pages dropped per tensor)",
+                     model.path(), to_string(strategy)));
+    resolved.reason += fmt::format("; but O_DIRECT open failed: {} instead", to_string(strategy));
     opened = strategy_entry(strategy).open(context);
   }
   if (!opened) return located(std::move(opened).error());
+  if (report_.io_engine.empty()) {  // the load's first file speaks for the load
+    report_.io_engine = strategy_entry(strategy).io_engine;
+    report_.io_engine_reason = std::move(resolved.reason);
+  }
   return opened;
 }
 
@@ -151,6 +166,11 @@ UringReader* LoadRun::uring_reader() {
                                                          .warn = [this](std::string_view w) { warn(w); }});
   }
   return uring_reader_.get();
+}
+
+PreadPool& LoadRun::pread_pool() {
+  if (!pread_pool_) pread_pool_ = std::make_unique<PreadPool>(pread_direct_threads());
+  return *pread_pool_;
 }
 
 Result<void> LoadRun::prepare_staging(ChunkSource& first_source) {

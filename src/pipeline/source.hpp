@@ -80,6 +80,7 @@ class ChunkSource {
 };
 
 class UringReader;
+class PreadPool;
 
 // What a factory gets. Everything outlives the source.
 struct SourceContext {
@@ -91,6 +92,8 @@ struct SourceContext {
   // The load's one io_uring reader, made on first use; nullptr where io_uring is unavailable
   // (LoadEngine::uring_unavailable says why).
   std::function<UringReader*()> uring_reader;
+  // The load's pread threads (pread-direct), made on first use.
+  std::function<PreadPool&()> pread_pool;
 };
 
 using SourceFactory = Result<std::unique_ptr<ChunkSource>> (*)(const SourceContext&);
@@ -103,5 +106,9 @@ Result<std::unique_ptr<ChunkSource>> open_mmap_pipelined_source(
 Result<std::unique_ptr<ChunkSource>> open_uring_source(const SourceContext& context);  // source_uring*.cpp
 Result<std::unique_ptr<ChunkSource>> open_uring_direct_source(const SourceContext& context);
 Result<std::unique_ptr<ChunkSource>> open_uring_dontcache_source(const SourceContext& context);
+Result<std::unique_ptr<ChunkSource>> open_pread_direct_source(
+    const SourceContext& context);  // source_pread_direct.cpp
+// How many threads pread-direct reads with (the engine's PreadPool; auto's reason says it).
+[[nodiscard]] std::uint32_t pread_direct_threads() noexcept;
 
 }  // namespace ringload

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "pipeline/source.hpp"
@@ -18,10 +19,11 @@ class LoadEngine;
 struct StrategyEntry {
   Strategy strategy;
   std::string_view name;
-  std::string_view summary;  // one line for --help
-  bool needs_uring;          // fails with the io_uring error where io_uring is unavailable
-  bool needs_file;           // reads the file itself: a model already in memory is copied instead
-  SourceFactory open;        // nullptr for auto
+  std::string_view summary;    // one line for --help
+  bool needs_uring;            // fails with the io_uring error where io_uring is unavailable
+  bool needs_file;             // reads the file itself: a model already in memory is copied instead
+  std::string_view io_engine;  // LoadReport::io_engine: "io_uring", "pread", "mmap", "read"
+  SourceFactory open;          // nullptr for auto
 };
 
 [[nodiscard]] std::span<const StrategyEntry> strategy_table() noexcept;
@@ -38,14 +40,26 @@ struct AutoFacts {
 // The measured rule (DESIGN.md, bench/results/2026-11-25-cpp-2vcpu): a file at least half cached
 // is copied out of the page cache (mmap-pipelined); otherwise O_DIRECT where the file system takes
 // it (uring-direct); otherwise buffered reads dropped from the cache as they land (uring).
-// Without io_uring: mmap-pipelined.
+// Without io_uring (a container's seccomp profile, kernel.io_uring_disabled) the same rule with
+// the engine there is: O_DIRECT through pread-direct, and where the file system refuses O_DIRECT,
+// mmap-pipelined (its per-tensor release drops the pages as uring's does).
 [[nodiscard]] Strategy pick_auto(const AutoFacts& facts) noexcept;
+
+// What a load runs for one file, and why (LoadReport::io_engine_reason).
+struct ResolvedStrategy {
+  Strategy strategy = Strategy::automatic;
+  std::string reason;  // "asked for", or auto's facts
+};
 
 // The strategy a load runs: `requested`, or for auto pick_auto over the file's facts; a model
 // already in memory (compressed APR, from_bytes) is copied from memory whatever was asked (with a
 // warning); an io_uring strategy where io_uring is unavailable is that error.
-[[nodiscard]] Result<Strategy> resolve_strategy(Strategy requested, const Model& model, LoadEngine& engine,
-                                                const PipelineOptions& options,
-                                                const std::function<void(std::string_view)>& warn);
+[[nodiscard]] Result<ResolvedStrategy> resolve_strategy(Strategy requested, const Model& model,
+                                                        LoadEngine& engine, const PipelineOptions& options,
+                                                        const std::function<void(std::string_view)>& warn);
+
+// Why io_uring cannot be had, in a few words: "io_uring_setup failed: EPERM (seccomp or
+// kernel.io_uring_disabled)".
+[[nodiscard]] std::string uring_unavailable_reason(const Error& uring_error);
 
 }  // namespace ringload

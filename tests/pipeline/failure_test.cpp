@@ -268,6 +268,16 @@ TEST_P(LoaderFailureEio, InjectedEioIsIoNamingTheFileAndTheFailingReadsOffset) {
   EXPECT_EQ(e.path, model.path());
   EXPECT_EQ(e.offset, failed_read) << e.to_string();
   EXPECT_NE(e.message.find(std::strerror(EIO)), std::string::npos) << e.message;
+  // The tensor the failing read was fetching: the first one in the file ending after its offset.
+  std::string fetching;
+  std::uint64_t fetching_offset = UINT64_MAX;
+  for (const TensorInfo& t : tensors) {
+    if (t.size > 0 && t.offset + t.size > *failed_read && t.offset < fetching_offset) {
+      fetching = t.name;
+      fetching_offset = t.offset;
+    }
+  }
+  EXPECT_EQ(e.tensor, fetching) << e.to_string();
 
   EXPECT_EQ(sink.tensor_count(), 0U) << "a failed load keeps no destinations";
 

@@ -56,7 +56,7 @@ constexpr std::uint64_t kPage = 4096;
 // "strategies"): itself, except that a model already in memory has no file to read and is copied
 // from memory. Auto's choice depends on the cache state and is LoaderAuto's test.
 Strategy explicit_strategy_run(const Model& model, Strategy requested) {
-  const bool reads_the_file = test::needs_uring(requested);
+  const bool reads_the_file = test::needs_uring(requested) || requested == Strategy::pread_direct;
   return !model.is_mmap() && reads_the_file ? Strategy::mmap_pipelined : requested;
 }
 
@@ -568,7 +568,8 @@ TEST(LoaderUring, ManySmallReadsThroughAShallowQueueStayByteExact) {
   TempDir dir;
   const Model model =
       load_model(generate_file(dir.file("m.gguf"), gen_options(Format::gguf, 4ULL << 20, 42)));
-  for (Strategy strategy : {Strategy::uring, Strategy::uring_direct, Strategy::uring_dontcache}) {
+  for (Strategy strategy :
+       {Strategy::uring, Strategy::uring_direct, Strategy::uring_dontcache, Strategy::pread_direct}) {
     SCOPED_TRACE(to_string(strategy));
     PipelineOptions options = small_ring(strategy);
     options.slot_size = 1ULL << 20;

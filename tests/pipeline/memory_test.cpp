@@ -124,7 +124,7 @@ TEST_P(MemoryAfterLoad, ReleaseLeavesNoPageCacheAndNoHeap) {
 INSTANTIATE_TEST_SUITE_P(Strategies, MemoryAfterLoad,
                          ::testing::Values(Strategy::read, Strategy::mmap, Strategy::mmap_pipelined,
                                            Strategy::uring, Strategy::uring_direct, Strategy::uring_dontcache,
-                                           Strategy::automatic),
+                                           Strategy::automatic, Strategy::pread_direct),
                          [](const auto& info) {
                            std::string name(to_string(info.param));
                            for (auto& c : name) c = c == '-' ? '_' : c;

@@ -12,7 +12,7 @@ from conftest import CLI, fixture_files
 from spec_readers import read_any
 
 REPORT_ATTRIBUTES = {  # the C++ LoadReport's fields (include/ringload/pipeline.hpp) and their types
-    "path": str, "requested": str, "strategy": str, "sink": str, "bytes": int, "bytes_read": int, "tensors": int,
+    "path": str, "requested": str, "strategy": str, "io_engine": str, "io_engine_reason": str, "sink": str, "bytes": int, "bytes_read": int, "tensors": int,
     "wall_s": float, "gb_per_s": float, "time_to_first_tensor_s": float, "read_busy_s": float,
     "copy_busy_s": float, "release_busy_s": float, "cpu_user_s": float, "cpu_system_s": float,
     "peak_rss_bytes": int, "anon_rss_before_bytes": int, "anon_rss_after_bytes": int,
@@ -42,7 +42,7 @@ def test_report_has_every_field_and_adds_up(gen):
     assert [d.sha256 for d in report.digests] == [hashlib.sha256(t.data).hexdigest() for t in spec.tensors]
 
 
-@pytest.mark.parametrize("strategy", ["read", "mmap", "mmap-pipelined", "uring", "uring-direct"])
+@pytest.mark.parametrize("strategy", ["read", "mmap", "mmap-pipelined", "uring", "uring-direct", "pread-direct"])
 def test_each_strategy_runs_as_asked_and_loads_the_same_bytes(gen, strategy):
     path = gen("gguf", "Q6_K", size="8MiB")
     spec = read_any(path)

@@ -95,9 +95,78 @@ assert got == want, f"{sum(got.get(k) != v for k, v in want.items())} tensors di
 PY
 }
 "$ringload" gen -q --format safetensors --size 3MiB --tensors 40 --dtype BF16 "$work/g.safetensors"
-for strategy in read mmap mmap-pipelined uring uring-direct uring-dontcache auto; do
+for strategy in read mmap mmap-pipelined uring uring-direct uring-dontcache auto pread-direct; do
   check "load --checksum sha256 equals hashlib ($strategy)" sha_matches_python "$strategy"
 done
+io_engine_is() {  # STRATEGY ENGINE: load --json names the I/O engine that ran, and why
+  "$ringload" load -q --json --strategy "$1" --sink null "$work/g.safetensors" >"$work/engine.json" || return 1
+  python3 - "$work/engine.json" "$2" "$1" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["io_engine"] == sys.argv[2], (r["io_engine"], sys.argv[2])
+assert r["io_engine_reason"], "no reason"
+assert sys.argv[3] == "auto" or r["io_engine_reason"] == "asked for", r["io_engine_reason"]
+PY
+}
+check "load --json io_engine: read" io_engine_is read read
+check "load --json io_engine: mmap" io_engine_is mmap-pipelined mmap
+check "load --json io_engine: io_uring" io_engine_is uring-direct io_uring
+check "load --json io_engine: pread" io_engine_is pread-direct pread
+check "load --json io_engine: auto says why" io_engine_is auto "$("$ringload" load -q --json --strategy auto --sink null "$work/g.safetensors" | python3 -c 'import json,sys; print(json.load(sys.stdin)["io_engine"])')"
+
+# Docker's default seccomp profile makes io_uring_setup fail with EPERM: the same filter (raw BPF,
+# installed by Python before it execs ringload) and `auto` must load through O_DIRECT preads, say
+# so and why, and leave nothing cached; an explicit io_uring strategy fails naming the way out.
+under_seccomp() {  # COMMAND...: run with io_uring_setup → EPERM; exit 77 where no filter can be set
+  python3 - "$@" <<'PY'
+import ctypes, os, platform, struct, sys
+arch = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}.get(platform.machine())
+if arch is None:
+    sys.exit(77)
+NR_IO_URING_SETUP, EPERM = 425, 1  # 425 on every architecture (the unified syscall table)
+def stmt(code, k): return struct.pack("HBBI", code, 0, 0, k)
+def jump(code, k, jt, jf): return struct.pack("HBBI", code, jt, jf, k)
+LD_ABS_W, JEQ_K, RET_K = 0x20, 0x15, 0x06
+ALLOW, ERRNO = 0x7FFF0000, 0x00050000
+prog = b"".join([stmt(LD_ABS_W, 4), jump(JEQ_K, arch, 1, 0), stmt(RET_K, ALLOW), stmt(LD_ABS_W, 0),
+                 jump(JEQ_K, NR_IO_URING_SETUP, 0, 1), stmt(RET_K, ERRNO | EPERM), stmt(RET_K, ALLOW)])
+buf = ctypes.create_string_buffer(prog)
+fprog = struct.pack("HxxxxxxQ", len(prog) // 8, ctypes.addressof(buf))
+fprog_buf = ctypes.create_string_buffer(fprog)
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
+PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
+if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or \
+   libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog_buf), 0, 0) != 0:
+    sys.exit(77)
+os.execv(sys.argv[1], sys.argv[1:])
+PY
+}
+seccomp_auto_ok() {
+  local file="$work/sec.safetensors"
+  "$ringload" gen -q --format safetensors --size 8MiB "$file" && sync "$file" || return 1
+  dd if="$file" iflag=nocache count=0 status=none 2>/dev/null
+  under_seccomp "$ringload" load -q --json --strategy auto --sink null "$file" >"$work/sec.json"
+  local rc=$?
+  [[ $rc -eq 77 ]] && { echo "skip: no seccomp filter here" >&2; return 0; }
+  [[ $rc -eq 0 ]] || return 1
+  python3 - "$work/sec.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["strategy"] == "pread-direct" and r["io_engine"] == "pread", (r["strategy"], r["io_engine"])
+assert "EPERM" in r["io_engine_reason"] and "io_uring_setup" in r["io_engine_reason"], r["io_engine_reason"]
+assert r["file_resident_pages_after"] == 0, r["file_resident_pages_after"]
+PY
+}
+seccomp_uring_fails() {
+  under_seccomp "$ringload" load -q --strategy uring-direct --sink null "$work/g.safetensors" \
+    >/dev/null 2>"$work/sec.err"
+  local rc=$?
+  [[ $rc -eq 77 ]] && return 0
+  [[ $rc -ne 0 ]] && grep -q "io_uring_setup failed" "$work/sec.err" && grep -q "pread-direct" "$work/sec.err"
+}
+check "under seccomp (io_uring_setup EPERM) auto loads through pread-direct, nothing cached" seccomp_auto_ok
+check "under seccomp an explicit uring strategy fails naming pread-direct" seccomp_uring_fails
 check "load --trace writes Chrome trace JSON" bash -c "
   '$ringload' load -q --strategy uring --trace '$work/trace.json' '$work/g.safetensors' >/dev/null &&
   python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))[\"traceEvents\"]; assert any(x.get(\"ph\")==\"X\" for x in e)' '$work/trace.json'"
@@ -108,7 +177,7 @@ check "gen rejects an unknown dtype with exit 2" bash -c "'$ringload' gen -q --f
 # ringload bench: a quick smoke of the whole command (every strategy once on a 64 MiB file) and its
 # JSON contract (bench/BENCH_JSON.md). --evict fadvise: evicting with drop_caches would empty the
 # page cache of everything else on a shared CI machine.
-bench_contract_ok() {  # JSON SVG: the document has the contract's keys, 7 results, a timeline
+bench_contract_ok() {  # JSON SVG: the document has the contract's keys, 8 results, a timeline
   python3 - "$1" "$2" <<'PY'
 import json, sys
 doc = json.load(open(sys.argv[1]))
@@ -131,7 +200,7 @@ run_keys = ["wall_s", "gb_per_s", "time_to_first_tensor_s", "cpu_s_per_gb", "pea
 no_cgroup = ("cgroup_peak_bytes", "cgroup_file_bytes_peak")  # null without --memory-limit
 results = doc["results"]
 assert [r["strategy"] for r in results] == ["read", "mmap", "mmap-pipelined", "uring", "uring-direct",
-                                            "uring-dontcache", "auto"], [r["strategy"] for r in results]
+                                            "uring-dontcache", "auto", "pread-direct"], [r["strategy"] for r in results]
 for r in results:
     assert list(r) == ["strategy", "ran_as", "cache", "runs", "median", "min", "max", "fraction_of_ceiling",
                        "x_read", "x_mmap"], list(r)
@@ -156,7 +225,7 @@ assert doc["pressure"] == {"memory_limit_bytes": None, "cgroup": None, "cgroup_p
 assert open(sys.argv[2]).read().startswith("<svg")
 PY
 }
-check "bench smoke: 7 strategies, JSON contract, SVG, temp file removed" bash -c "
+check "bench smoke: 8 strategies, JSON contract, SVG, temp file removed" bash -c "
   '$ringload' bench -q --gen 64MiB --format safetensors --repeat 1 --evict fadvise \
     --out-dir '$work/benchdir' --json '$work/bench.json' --svg '$work/bench.svg' >'$work/bench.txt' &&
   [[ ! -e '$work/benchdir' ]] && grep -q 'uring-direct' '$work/bench.txt'"

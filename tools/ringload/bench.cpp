@@ -778,7 +778,10 @@ class Bench {
     }
     notes.push_back(fmt::format("ceilings: best of {} runs each; O_DIRECT {}, mmap touch {}",
                                 mmap_runs_.size(), range_text(odirect_runs_), range_text(mmap_runs_)));
-    if (odirect_runs_.empty()) notes.emplace_back("O_DIRECT is not supported on this file system");
+    if (odirect_runs_.empty()) {
+      notes.emplace_back(
+          "no O_DIRECT QD32 ceiling: the file system refuses O_DIRECT, or io_uring is unavailable here");
+    }
     for (const Cell& c : cells_) {
       if (c.not_evicted > 0) {
         notes.push_back(

@@ -17,7 +17,8 @@ using ByteProgress = std::function<void(std::uint64_t)>;
 
 // The whole file read with O_DIRECT through io_uring, 32 reads of 4 MiB in flight into 2 MiB-aligned
 // MADV_HUGEPAGE buffers (the staging ring's memory): what the device gives a reader that does
-// nothing else. nullopt where the file system refuses O_DIRECT (tmpfs, some FUSE/network mounts).
+// nothing else. nullopt where the file system refuses O_DIRECT (tmpfs, some FUSE/network mounts)
+// or io_uring cannot be set up (EPERM, ENOSYS).
 // GB/s = file bytes / seconds / 1e9.
 [[nodiscard]] Result<std::optional<double>> odirect_qd32_gb_per_s(const std::filesystem::path& file,
                                                                   const ByteProgress& progress = {});

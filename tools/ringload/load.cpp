@@ -28,6 +28,8 @@ Json report_json(const LoadReport& r, bool with_digests) {
   Json j{{"path", r.path},
          {"strategy", std::string(to_string(r.strategy))},
          {"requested", std::string(to_string(r.requested))},
+         {"io_engine", r.io_engine},
+         {"io_engine_reason", r.io_engine_reason},
          {"sink", r.sink},
          {"bytes", r.bytes},
          {"bytes_read", r.bytes_read},
@@ -142,7 +144,8 @@ std::function<int()> add_load(CLI::App& app) {
       "first tensor, CPU time, peak RSS, and the anonymous memory and page cache left behind.\n"
       "Strategies: read (whole file onto the heap, then copy: baseline), mmap (copy out of a mapping,\n"
       "release at the end: baseline), mmap-pipelined, uring, uring-direct (O_DIRECT), uring-dontcache\n"
-      "(RWF_DONTCACHE), auto (O_DIRECT where the file system allows, else the best fallback).\n"
+      "(RWF_DONTCACHE), auto (O_DIRECT where the file system allows, else the best fallback), pread-direct\n"
+      "(O_DIRECT preads from a few threads: where io_uring is blocked, as in Docker's default profile).\n"
       "Example: ringload load --strategy uring-direct --sink null --json --checksum sha256 model.gguf");
   sub->add_option(
          "file", opts->file,
@@ -324,6 +327,7 @@ std::function<int()> add_load(CLI::App& app) {
                r.file_total_pages ? 100.0 * static_cast<double>(r.file_resident_pages_after) /
                                         static_cast<double>(r.file_total_pages)
                                   : 0.0);
+    fmt::print("  I/O engine: {} ({})\n", r.io_engine, r.io_engine_reason);
     for (const auto& w : r.warnings) fmt::print("  warning: {}\n", w);
     if (held) {
       fmt::print("  held {} for {}: swap {}, anonymous RSS {}, file pages cached {} of {}\n", held->kept,
