@@ -29,27 +29,12 @@ std::uint32_t pread_direct_threads() noexcept { return kThreads; }
 
 Result<std::unique_ptr<ChunkSource>> open_pread_direct_source(const SourceContext& context) {
   const PipelineOptions& options = context.options;
-  // statx says nothing on some file systems: 4 KiB, the usual block size, is then tried.
-  const auto dio = direct_io_alignment(context.model.fd());
-  const std::uint64_t alignment = std::max<std::uint64_t>(4096, dio ? dio->offset : 0);
-  if (options.slot_size % alignment != 0 || options.read_size % alignment != 0) {
-    Error e =
-        make_error(ErrorKind::invalid_argument,
-                   fmt::format("O_DIRECT needs slot and read sizes that are multiples of {}", alignment));
-    e.path = context.model.path();
-    return e;
-  }
-  auto fd = reopen_model_file(context.model, O_RDONLY | O_DIRECT);
-  if (!fd) {
-    Error e = std::move(fd).error();
-    e.kind = ErrorKind::unsupported_feature;
-    e.message += "; this file system refuses O_DIRECT: use --strategy auto or mmap-pipelined";
-    return e;
-  }
+  DirectFile file = RINGLOAD_TRY(open_direct_file(
+      context.model, options, "; this file system refuses O_DIRECT: use --strategy auto or mmap-pipelined"));
   return std::unique_ptr<ChunkSource>(
-      std::make_unique<PreadReader>(context.pread_pool(), PreadReaderOptions{.fd = std::move(fd).value(),
+      std::make_unique<PreadReader>(context.pread_pool(), PreadReaderOptions{.fd = std::move(file.fd),
                                                                              .path = context.model.path(),
-                                                                             .alignment = alignment,
+                                                                             .alignment = file.alignment,
                                                                              .direct = true,
                                                                              .read_size = options.read_size,
                                                                              .fault = context.engine.fault}));

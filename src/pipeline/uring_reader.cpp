@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -254,6 +255,28 @@ Result<UniqueFd> reopen_model_file(const Model& model, int flags) {
     return e;
   }
   return opened;
+}
+
+Result<DirectFile> open_direct_file(const Model& model, const PipelineOptions& options,
+                                    std::string_view refusal_hint) {
+  // statx says nothing on some file systems: 4 KiB, the usual block size, is then tried.
+  const auto dio = direct_io_alignment(model.fd());
+  const std::uint64_t alignment = std::max<std::uint64_t>(4096, dio ? dio->offset : 0);
+  if (options.slot_size % alignment != 0 || options.read_size % alignment != 0) {
+    Error e =
+        make_error(ErrorKind::invalid_argument,
+                   fmt::format("O_DIRECT needs slot and read sizes that are multiples of {}", alignment));
+    e.path = model.path();
+    return e;
+  }
+  auto fd = reopen_model_file(model, O_RDONLY | O_DIRECT);
+  if (!fd) {
+    Error e = std::move(fd).error();
+    e.kind = ErrorKind::unsupported_feature;
+    e.message += refusal_hint;
+    return e;
+  }
+  return DirectFile{.fd = std::move(fd).value(), .alignment = alignment};
 }
 
 }  // namespace ringload

@@ -140,4 +140,15 @@ class UringFileSource final : public ChunkSource {
 // (/proc/self/fd, so a file renamed over the path since is not the one read) with `flags`.
 [[nodiscard]] Result<UniqueFd> reopen_model_file(const Model& model, int flags);
 
+// The model's file reopened with O_DIRECT, and the offset alignment its reads keep (the file
+// system's, at least 4 KiB): what uring-direct and pread-direct both read through. invalid_argument
+// when `options`' slot or read size is not a multiple of it; unsupported_feature, ending in
+// `refusal_hint`, when the file system refuses O_DIRECT.
+struct DirectFile {
+  UniqueFd fd;
+  std::uint64_t alignment = 0;
+};
+[[nodiscard]] Result<DirectFile> open_direct_file(const Model& model, const PipelineOptions& options,
+                                                  std::string_view refusal_hint);
+
 }  // namespace ringload
