@@ -27,6 +27,11 @@ struct ProcessMemory {
 // /proc/<pid>/status (pid 0: this process).
 [[nodiscard]] Result<ProcessMemory> process_memory(pid_t pid = 0);
 
+// read_bytes of /proc/<pid>/io (pid 0: this process, every thread and io_uring worker included):
+// bytes the process caused to be read from storage, O_DIRECT and page-cache misses alike, cache
+// hits not. not_found where the kernel keeps no per-task I/O accounting.
+[[nodiscard]] Result<std::uint64_t> storage_read_bytes(pid_t pid = 0);
+
 struct ZramStat {
   bool present = false;      // /sys/block/zram0 exists
   bool initialised = false;  // disksize > 0

@@ -131,6 +131,9 @@ struct LoadReport {
   double cpu_user_s = 0;
   double cpu_system_s = 0;
   std::uint64_t peak_rss_bytes = 0;  // VmHWM of the process
+  // Bytes the process read from storage during the load (/proc/self/io read_bytes: page-cache
+  // hits and another process's reads excluded); 0 where the kernel keeps no I/O accounting.
+  std::uint64_t storage_bytes_read = 0;
   std::uint64_t anon_rss_before_bytes = 0;
   std::uint64_t anon_rss_after_bytes = 0;  // load_into: after its ring is freed; Loader::load: ring included
   std::uint64_t file_resident_pages_after = 0;

@@ -69,6 +69,22 @@ Result<ProcessMemory> process_memory(pid_t pid) {
   return m;
 }
 
+Result<std::uint64_t> storage_read_bytes(pid_t pid) {
+  const std::filesystem::path io =
+      std::filesystem::path(pid == 0 ? std::string("/proc/self/io") : fmt::format("/proc/{}/io", pid));
+  const std::string text = RINGLOAD_TRY(read_text(io));
+  constexpr std::string_view kKey = "\nread_bytes:";
+  const std::string lines = "\n" + text;
+  const auto at = lines.find(kKey);
+  std::optional<std::uint64_t> value;
+  if (at != std::string::npos) value = parse_u64(std::string_view(lines).substr(at + kKey.size()));
+  if (value) return *value;
+  Error e =
+      make_error(ErrorKind::not_found, "no read_bytes figure: this kernel keeps no per-task I/O accounting");
+  e.path = io.string();
+  return e;
+}
+
 Result<ZramStat> zram_stat(const std::filesystem::path& device) {
   ZramStat z;
   std::error_code ec;

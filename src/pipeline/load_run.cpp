@@ -214,7 +214,8 @@ Result<LoadReport> LoadRun::finish() {
                             .bytes_read = bytes_read,
                             .tensors = static_cast<std::uint32_t>(plan_->tensors.size()),
                             .wall_s = delivery_->now(),
-                            .cpu = cpu_};
+                            .cpu = cpu_,
+                            .storage_read_at_begin = storage_read_at_begin_};
   complete_report(report_, inputs, spans_, options_.record_timeline);
   finished_ = true;
   if (options_.on_finished) options_.on_finished(nullptr);

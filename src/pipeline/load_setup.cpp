@@ -65,6 +65,7 @@ Result<void> LoadRun::begin() {
   report_.requested = options_.strategy;
   report_.sink = std::string(sink_.name());
   if (auto before = process_memory()) report_.anon_rss_before_bytes = before->rss_anon_bytes;
+  if (auto read = storage_read_bytes()) storage_read_at_begin_ = *read;
   if (auto ok = check_geometry(options_); !ok) return located(std::move(ok).error());
   auto selected = select_tensors(files_.tensors(), files_.count(), plan_options(options_, {}), files_.path());
   if (!selected) return located(std::move(selected).error());
