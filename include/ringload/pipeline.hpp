@@ -109,6 +109,15 @@ struct FileReport {
   Strategy strategy = Strategy::automatic;  // what ran for it (auto decides per file)
 };
 
+// What a collective load (collective.hpp) did on this rank.
+struct CollectiveFigures {
+  std::uint32_t rank = 0;
+  std::uint32_t world = 1;
+  std::uint64_t bytes_received = 0;  // tensor bytes other ranks read and the group delivered here
+  double busy_s = 0;                 // time this rank's driver spent blocked in the collective
+  std::uint32_t rounds = 0;
+};
+
 struct LoadReport {
   std::string path;
   Strategy requested = Strategy::automatic;
@@ -149,6 +158,7 @@ struct LoadReport {
   // async_load's completion: why the load failed or was cancelled (file, tensor, byte offset),
   // beside an error_code that holds only the kind; empty on success.
   std::optional<Error> error;
+  std::optional<CollectiveFigures> collective;  // set by a collective load only
 };
 
 // Chrome trace-event JSON of the timeline (open in Perfetto or chrome://tracing).

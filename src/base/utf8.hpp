@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -16,5 +17,9 @@ namespace ringload {
 // (names, JSON parser excerpts), and a terminal, a log pipeline or a JSON encoder must never see
 // invalid UTF-8. Escaping twice changes nothing: the output is valid UTF-8.
 [[nodiscard]] std::string escape_invalid_utf8(std::string_view text);
+
+// The longest prefix of `text` of at most `max_bytes` that does not cut a UTF-8 sequence in two
+// (a message squeezed into a fixed-size record stays valid UTF-8 if it was).
+[[nodiscard]] std::string_view utf8_prefix(std::string_view text, std::size_t max_bytes) noexcept;
 
 }  // namespace ringload

@@ -11,6 +11,7 @@ packages=(
   clang clang-format clang-tidy libclang-rt-14-dev
   python3-dev pybind11-dev python3-numpy python3-torch python3-pytest
   e2fsprogs xfsprogs btrfs-progs  # mkfs of tests/fs (ext4, xfs, btrfs on loop devices)
+  libopenmpi-dev openmpi-bin      # MpiGroup and `ringload load --mpi` (tests/mpi)
 )
 
 missing=()

@@ -3,7 +3,8 @@
 #   1. installs the Debian packages it needs;
 #   2. builds a release build (g++) and an ASan+UBSan build with the fuzz targets (clang);
 #   3. runs the whole suite (GoogleTest + CLI checks + the service example's checks) in both, and
-#      the llama.cpp peer checks (tests/tools/llama_cpp_test.sh) against the release build;
+#      the llama.cpp peer checks (tests/tools/llama_cpp_test.sh) and a 4-rank `ringload load --mpi`
+#      job (tests/mpi/mpi_test.sh) against the release build;
 #   4. installs the release build into a prefix and builds examples/consumer against the installed
 #      ringload.pc (not the build tree), then runs it on a fixture;
 #   5. runs the Python package's tests (pytest, release build only) and imports the installed copy;
@@ -100,6 +101,11 @@ mkdir -p build/tests/tmp build-asan/tests/tmp
 run_suite build 1000
 run_suite build-asan 100
 
+# Read once over MPI: a real 4-rank mpirun job on CI's 2 cores (oversubscribed). Release build
+# only: Open MPI trips LeakSanitizer.
+step "MPI: 4 ranks of ringload load --mpi (release build)"
+TMPDIR="$root/build/tests/tmp" tests/mpi/mpi_test.sh build/tools/ringload/ringload | tee build/mpi.log || status=1
+
 # llama.cpp's own loader beside ours: gen models load in it, bench --peers rows. Installs
 # node-llama-cpp with npm into the user's cache on first use; skipped (with the reason) without
 # node, npm or the registry. Node.js comes from the machine, never from apt (Debian's npm conflicts).
@@ -141,6 +147,21 @@ if cmp -s bench/peers/llama_cpp/package-lock.json "$prefix/share/ringload/peers/
 else
   echo "installed peers: FAILED: $prefix/share/ringload/peers/llama_cpp lacks the peer scripts"
   status=1
+fi
+# The groups' headers compile from the prefix through their own .pc files; ringload.pc names no
+# MPI or NCCL. A group whose toolkit this machine lacks is not installed, and says so.
+for group in mpi nccl; do
+  if [[ ! -f "$pc_dir/ringload-$group.pc" ]]; then
+    echo "installed ringload-$group: not built here (its toolkit was not found)"
+  elif echo "#include <ringload/${group}_group.hpp>" |
+       c++ -std=c++20 -fsyntax-only $(PKG_CONFIG_PATH="$pc_dir" pkg-config --cflags "ringload-$group") -x c++ -; then
+    echo "installed ringload-$group: header compiles via ringload-$group.pc"
+  else
+    echo "installed ringload-$group: FAILED"; status=1
+  fi
+done
+if PKG_CONFIG_PATH="$pc_dir" pkg-config --cflags --libs ringload | grep -Eiq 'mpi|nccl'; then
+  echo "ringload.pc: FAILED: names MPI or NCCL"; status=1
 fi
 
 # The Python package, in the release build only: an ASan-built extension needs libasan preloaded
@@ -245,7 +266,7 @@ end_step
 printf '\n=== summary\n'
 python3 - build/gtest.json build-asan/gtest.json build/gtest-fs.json build-asan/gtest-fs.json \
   build/gtest-soak.json build-asan/gtest-soak.json build/cli.log build-asan/cli.log build/service.log \
-  build-asan/service.log build/consumer.log build/demo-check.log build/llama.log build/python.log <<'PY' || status=1
+  build-asan/service.log build/consumer.log build/demo-check.log build/llama.log build/python.log build/mpi.log <<'PY' || status=1
 import json, re, sys
 passed = failed = skipped = 0
 reports = [p for p in sys.argv[1:] if p.endswith(".json")]

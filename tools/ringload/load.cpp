@@ -14,6 +14,8 @@
 #include "base/json.hpp"
 #include "bench_hold.hpp"
 #include "commands.hpp"
+#include "load_mpi.hpp"
+#include "load_report_json.hpp"
 #include "pipeline/plan.hpp"
 #include "progress.hpp"
 #include "ringload/pipeline.hpp"
@@ -21,57 +23,6 @@
 
 namespace ringload::cli {
 namespace {
-
-using Json = nlohmann::ordered_json;
-
-Json report_json(const LoadReport& r, bool with_digests) {
-  Json j{{"path", r.path},
-         {"strategy", std::string(to_string(r.strategy))},
-         {"requested", std::string(to_string(r.requested))},
-         {"io_engine", r.io_engine},
-         {"io_engine_reason", r.io_engine_reason},
-         {"sink", r.sink},
-         {"bytes", r.bytes},
-         {"bytes_read", r.bytes_read},
-         {"tensors_loaded", r.tensors},
-         {"wall_s", r.wall_s},
-         {"gb_per_s", r.gb_per_s},
-         {"time_to_first_tensor_s", r.time_to_first_tensor_s},
-         {"read_busy_s", r.read_busy_s},
-         {"copy_busy_s", r.copy_busy_s},
-         {"release_busy_s", r.release_busy_s},
-         {"cpu_user_s", r.cpu_user_s},
-         {"cpu_system_s", r.cpu_system_s},
-         {"cpu_s_per_gb",
-          r.bytes > 0 ? (r.cpu_user_s + r.cpu_system_s) / (static_cast<double>(r.bytes) / 1e9) : 0.0},
-         {"peak_rss", r.peak_rss_bytes},
-         {"anon_rss_before", r.anon_rss_before_bytes},
-         {"anon_rss_after", r.anon_rss_after_bytes},
-         {"file_resident_pages_after", r.file_resident_pages_after},
-         {"file_total_pages", r.file_total_pages},
-         {"staging_bytes", r.staging_bytes},
-         {"staging_huge_pages", r.staging_huge_pages},
-         {"staging_registered", r.staging_registered},
-         {"staging_pinned", r.staging_pinned},
-         {"warnings", r.warnings}};
-  if (with_digests) {
-    Json tensors = Json::array();
-    for (const auto& d : r.digests) {
-      tensors.push_back(Json{
-          {"name", d.name}, {"offset", d.offset}, {"size", d.size}, {"sha256", d.sha256}, {"file", d.file}});
-    }
-    j["tensors"] = std::move(tensors);
-  }
-  Json files = Json::array();
-  for (const FileReport& f : r.files) {
-    files.push_back(Json{{"path", f.path},
-                         {"bytes", f.bytes},
-                         {"wall_s", f.wall_s},
-                         {"strategy", std::string(to_string(f.strategy))}});
-  }
-  j["files"] = std::move(files);
-  return j;
-}
 
 // Copies each destination back to the host and compares it with the file bytes the plan says it
 // holds (the shard's slice when sharded). `bytes_of(tensor)` gives the whole tensor's file bytes.
@@ -136,8 +87,15 @@ std::function<int()> add_load(CLI::App& app) {
     double hold_s = -1;  // < 0: no hold
     std::string zram_device = "/sys/block/zram0";
     bool quiet = false;
+    bool mpi = false;
+    std::string round_size = "256MiB";
   };
   auto opts = std::make_shared<Options>();
+  auto make_sink = [](const Options& o) -> Result<std::unique_ptr<Sink>> {
+    if (o.sink == "cuda") return make_cuda_sink(CudaSinkOptions{.device = o.device, .streams = o.streams});
+    if (o.sink == "null") return std::unique_ptr<Sink>(std::make_unique<NullSink>());
+    return std::unique_ptr<Sink>(std::make_unique<HostSink>());
+  };
   CLI::App* sub = app.add_subcommand(
       "load",
       "Load every tensor of FILE into a sink through the pipeline and report wall time, GB/s, time to\n"
@@ -188,8 +146,15 @@ std::function<int()> add_load(CLI::App& app) {
   sub->add_option("--zram-device", opts->zram_device, "With --hold: the zram device whose mm_stat to report")
       ->capture_default_str();
   sub->add_flag("-q,--quiet", opts->quiet, "No progress bar");
+  sub->add_flag("--mpi", opts->mpi,
+                "Run as one rank of an mpirun job: the ranks read the checkpoint once between them (each "
+                "a contiguous 1/W) and MPI broadcasts the rest; each rank prints its own report. Try: "
+                "mpirun -np 4 ringload load --mpi --json MODEL");
+  sub->add_option("--mpi-round", opts->round_size,
+                  "--mpi: bytes each rank reads before the ranks agree and broadcast them")
+      ->capture_default_str();
 
-  return [opts]() {
+  return [opts, make_sink]() {
     auto fail = [](const Error& e) {
       fmt::print(stderr, "ringload load: {}\n", e.to_string());
       return e.kind == ErrorKind::io || e.kind == ErrorKind::out_of_memory || e.kind == ErrorKind::no_device
@@ -227,6 +192,26 @@ std::function<int()> add_load(CLI::App& app) {
       options.shard_world = world;
     }
 
+    if (opts->mpi) {
+      auto round = parse_size(opts->round_size);
+      if (!round || *round == 0) {
+        fmt::print(stderr, "ringload load: --mpi-round '{}' is not a size\n", opts->round_size);
+        return kExitBadInput;
+      }
+      if (opts->hold_s >= 0 || opts->verify || !opts->trace.empty() || !opts->shard.empty()) {
+        fmt::print(stderr,
+                   "ringload load: --mpi does not combine with --hold, --verify, --trace or --shard\n");
+        return kExitBadInput;
+      }
+      auto sink = make_sink(*opts);
+      if (!sink) return fail(sink.error());
+      return run_mpi_load(MpiLoadArgs{.path = opts->file,
+                                      .sink = std::move(sink).value(),
+                                      .options = std::move(options),
+                                      .round_bytes = *round,
+                                      .json = opts->json});
+    }
+
     // Any checkpoint path; one file is loaded as a Model, so --hold can keep its mapping or heap copy.
     std::optional<Model> model;
     std::optional<Checkpoint> checkpoint;  // a load of many files
@@ -249,16 +234,9 @@ std::function<int()> add_load(CLI::App& app) {
         model.emplace(std::move(loaded).value());
       }
     }
-    std::unique_ptr<Sink> sink;
-    if (opts->sink == "cuda") {
-      auto cuda = make_cuda_sink(CudaSinkOptions{.device = opts->device, .streams = opts->streams});
-      if (!cuda) return fail(cuda.error());
-      sink = std::move(cuda).value();
-    } else if (opts->sink == "null") {
-      sink = std::make_unique<NullSink>();
-    } else {
-      sink = std::make_unique<HostSink>();
-    }
+    auto made = make_sink(*opts);
+    if (!made) return fail(made.error());
+    const std::unique_ptr<Sink> sink = std::move(made).value();
     std::uint64_t total = 0;
     for (const auto& t : checkpoint ? checkpoint->tensors() : model->tensors()) total += t.size;
     ProgressBar bar("load", total, !opts->quiet && !opts->json);
@@ -305,7 +283,7 @@ std::function<int()> add_load(CLI::App& app) {
       held = *measured;
     }
     if (opts->json) {
-      Json j = report_json(*report, options.checksum_sha256);
+      auto j = report_json(*report, options.checksum_sha256);
       if (opts->verify) j["verified_tensors"] = verified;
       if (held) j["hold"] = hold_json(*held);
       fmt::print("{}\n", dump_json(j, 2));

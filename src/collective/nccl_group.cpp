@@ -1,0 +1,137 @@
+#include "ringload/nccl_group.hpp"
+
+#include <array>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "collective/status_record.hpp"
+
+namespace ringload {
+namespace {
+
+Error nccl_error(ncclResult_t rc, std::string_view what) {
+  return make_error(ErrorKind::io, fmt::format("{} failed: {}", what, ncclGetErrorString(rc)));
+}
+
+Error cuda_error(cudaError_t rc, std::string_view what) {
+  return make_error(
+      rc == cudaErrorNoDevice || rc == cudaErrorInsufficientDriver ? ErrorKind::no_device : ErrorKind::io,
+      fmt::format("{} failed: {}", what, cudaGetErrorString(rc)));
+}
+
+// Makes `device` current for its scope and restores the caller's.
+class DeviceScope {
+ public:
+  explicit DeviceScope(int device) {
+    if (cudaGetDevice(&previous_) != cudaSuccess) previous_ = -1;
+    if (previous_ != device) cudaSetDevice(device);
+  }
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+  ~DeviceScope() {
+    if (previous_ >= 0) cudaSetDevice(previous_);
+  }
+
+ private:
+  int previous_ = -1;
+};
+
+}  // namespace
+
+Result<NcclGroup> NcclGroup::create(ncclComm_t comm, cudaStream_t stream) {
+  int device = 0;
+  int rank = 0;
+  int count = 0;
+  if (auto rc = ncclCommCuDevice(comm, &device); rc != ncclSuccess) return nccl_error(rc, "ncclCommCuDevice");
+  if (auto rc = ncclCommUserRank(comm, &rank); rc != ncclSuccess) return nccl_error(rc, "ncclCommUserRank");
+  if (auto rc = ncclCommCount(comm, &count); rc != ncclSuccess) return nccl_error(rc, "ncclCommCount");
+  return NcclGroup(comm, stream, device, static_cast<std::uint32_t>(rank), static_cast<std::uint32_t>(count));
+}
+
+NcclGroup::NcclGroup(NcclGroup&& other) noexcept
+    : comm_(std::exchange(other.comm_, nullptr)),
+      stream_(other.stream_),
+      device_(other.device_),
+      rank_(other.rank_),
+      world_(other.world_),
+      status_buffer_(std::exchange(other.status_buffer_, nullptr)) {}
+
+NcclGroup& NcclGroup::operator=(NcclGroup&& other) noexcept {
+  if (this != &other) {
+    free();
+    comm_ = std::exchange(other.comm_, nullptr);
+    stream_ = other.stream_;
+    device_ = other.device_;
+    rank_ = other.rank_;
+    world_ = other.world_;
+    status_buffer_ = std::exchange(other.status_buffer_, nullptr);
+  }
+  return *this;
+}
+
+NcclGroup::~NcclGroup() { free(); }
+
+void NcclGroup::free() noexcept {
+  if (status_buffer_ == nullptr) return;
+  const DeviceScope scope(device_);
+  cudaStreamSynchronize(stream_);  // a broadcast of a failed load may still run
+  cudaFree(status_buffer_);
+  status_buffer_ = nullptr;
+}
+
+Result<std::vector<RankStatus>> NcclGroup::exchange_status(const RankStatus& mine) {
+  const DeviceScope scope(device_);
+  if (status_buffer_ == nullptr) {
+    if (auto rc = cudaMalloc(&status_buffer_, kStatusRecordBytes * world_); rc != cudaSuccess) {
+      return cuda_error(rc, "cudaMalloc of the status buffer");
+    }
+  }
+  const StatusRecord record = encode_status(mine);
+  auto* slots = static_cast<char*>(status_buffer_);
+  if (auto rc = cudaMemcpyAsync(slots + rank_ * kStatusRecordBytes, record.data(), kStatusRecordBytes,
+                                cudaMemcpyHostToDevice, stream_);
+      rc != cudaSuccess) {
+    return cuda_error(rc, "cudaMemcpyAsync of this rank's status");
+  }
+  if (auto rc = ncclAllGather(slots + rank_ * kStatusRecordBytes, slots, kStatusRecordBytes, ncclChar, comm_,
+                              stream_);
+      rc != ncclSuccess) {
+    return nccl_error(rc, "ncclAllGather of the ranks' status");
+  }
+  std::vector<char> all(kStatusRecordBytes * world_);
+  if (auto rc = cudaMemcpyAsync(all.data(), slots, all.size(), cudaMemcpyDeviceToHost, stream_);
+      rc != cudaSuccess) {
+    return cuda_error(rc, "cudaMemcpyAsync of the ranks' status");
+  }
+  if (auto rc = cudaStreamSynchronize(stream_); rc != cudaSuccess)
+    return cuda_error(rc, "cudaStreamSynchronize");
+  std::vector<RankStatus> statuses;
+  for (std::uint32_t r = 0; r < world_; ++r)
+    statuses.push_back(decode_status(all.data() + r * kStatusRecordBytes));
+  return statuses;
+}
+
+Result<void> NcclGroup::start_broadcast(void* data, std::uint64_t bytes, std::uint32_t root) {
+  const DeviceScope scope(device_);
+  if (auto rc = ncclBroadcast(data, data, bytes, ncclChar, static_cast<int>(root), comm_, stream_);
+      rc != ncclSuccess) {
+    return nccl_error(rc, "ncclBroadcast");
+  }
+  return {};
+}
+
+Result<void> NcclGroup::wait_broadcasts() {
+  const DeviceScope scope(device_);
+  if (auto rc = cudaStreamSynchronize(stream_); rc != cudaSuccess)
+    return cuda_error(rc, "cudaStreamSynchronize");
+  ncclResult_t async = ncclSuccess;
+  if (auto rc = ncclCommGetAsyncError(comm_, &async); rc != ncclSuccess)
+    return nccl_error(rc, "ncclCommGetAsyncError");
+  if (async != ncclSuccess) return nccl_error(async, "a broadcast");
+  return {};
+}
+
+}  // namespace ringload

@@ -1,0 +1,206 @@
+// The collective load over an in-process group (W ranks as W threads, support/thread_group.hpp):
+// every rank ends with every tensor byte-exact and the single-process digests; the ranks' reads add
+// up to the checkpoint once (plus alignment slack), not W times; each rank receives exactly what it
+// did not read; a null sink gets the bytes through write(); a read error on one rank, or a cancel,
+// ends every rank with an error naming it and frees every sink.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "collective/collective_load.hpp"
+#include "ringload/checkpoint.hpp"
+#include "support/checkpoints.hpp"
+#include "support/pipeline.hpp"
+#include "support/temp_dir.hpp"
+#include "support/thread_group.hpp"
+
+namespace ringload {
+namespace {
+
+constexpr std::uint32_t kShards = 4;
+constexpr std::uint64_t kAlignmentSlack = 4096;  // an O_DIRECT page at each end of a rank's run in a file
+
+struct Reference {
+  std::map<std::string, std::string> sha256;            // per tensor
+  std::map<std::string, std::vector<std::byte>> bytes;  // per tensor
+  std::uint64_t total = 0;
+};
+
+Reference load_alone(const Checkpoint& checkpoint) {
+  Reference ref;
+  HostSink sink;
+  PipelineOptions options = test::small_ring(Strategy::mmap_pipelined);
+  options.checksum_sha256 = true;
+  auto report = load_into(checkpoint, sink, options);
+  EXPECT_TRUE(report) << (report ? "" : report.error().to_string());
+  if (!report) return ref;
+  for (std::uint32_t i = 0; i < report->digests.size(); ++i) {
+    const TensorDigest& d = report->digests[i];
+    ref.sha256[d.name] = d.sha256;
+    const auto bytes = sink.bytes(i);
+    ref.bytes[d.name].assign(bytes.begin(), bytes.end());
+  }
+  ref.total = report->bytes;
+  return ref;
+}
+
+struct RankOutcome {
+  std::optional<LoadReport> report;
+  std::optional<Error> error;
+  std::map<std::string, std::vector<std::byte>> bytes;  // host sink: what it holds after the load
+  std::uint64_t null_bytes_seen = 0;                    // null sink: bytes it was handed
+  std::uint64_t allocated_after = 0;
+};
+
+// Runs one collective load per rank, each on a thread of its own, with its own engine and sink.
+// `setup(rank, engine, options)` may inject a fault.
+template <class Setup>
+std::vector<RankOutcome> run_group(const Checkpoint& checkpoint, std::uint32_t world,
+                                   std::uint64_t round_bytes, bool null_sink, Strategy strategy,
+                                   Setup setup) {
+  test::ThreadGroupHub hub(world);
+  std::vector<RankOutcome> outcomes(world);
+  std::vector<std::thread> ranks;
+  for (std::uint32_t rank = 0; rank < world; ++rank) {
+    ranks.emplace_back([&, rank] {
+      test::ThreadGroup group(hub, rank);
+      LoadEngine engine;
+      PipelineOptions options = test::small_ring(strategy);
+      options.checksum_sha256 = true;
+      setup(rank, engine, options);
+      HostSink host;
+      NullSink null;
+      Sink& sink = null_sink ? static_cast<Sink&>(null) : host;
+      auto report = load_collective(engine, checkpoint, sink, options, group,
+                                    CollectiveOptions{.round_bytes = round_bytes});
+      RankOutcome& out = outcomes[rank];
+      if (!report) {
+        out.error = report.error();
+      } else {
+        for (std::uint32_t i = 0; i < report->digests.size() && !null_sink; ++i) {
+          const auto bytes = host.bytes(i);
+          out.bytes[report->digests[i].name].assign(bytes.begin(), bytes.end());
+        }
+        out.report = std::move(report).value();
+      }
+      out.null_bytes_seen = null.bytes_seen();
+      out.allocated_after = host.allocated_bytes();
+    });
+  }
+  for (auto& t : ranks) t.join();
+  return outcomes;
+}
+
+class CollectiveLoadTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    test::generate_or_fail(dir_.file("ckpt"),
+                           test::small_checkpoint(Format::safetensors, kShards, 40, std::uint64_t{3} << 20));
+    auto opened = Checkpoint::open(dir_.file("ckpt"));
+    ASSERT_TRUE(opened) << opened.error().to_string();
+    checkpoint_.emplace(std::move(opened).value());
+    reference_ = load_alone(*checkpoint_);
+    ASSERT_GT(reference_.total, 0U);
+  }
+
+  test::TempDir dir_;
+  std::optional<Checkpoint> checkpoint_;
+  Reference reference_;
+};
+
+TEST_F(CollectiveLoadTest, EveryRankGetsEveryTensorWhileTheGroupReadsTheCheckpointOnce) {
+  for (const std::uint32_t world : {1U, 2U, 3U, 4U}) {
+    for (const std::uint64_t round_bytes : {std::uint64_t{96} << 10, std::uint64_t{256} << 20}) {
+      SCOPED_TRACE(testing::Message() << "world " << world << ", rounds of " << round_bytes);
+      const auto outcomes = run_group(*checkpoint_, world, round_bytes, false, Strategy::mmap_pipelined,
+                                      [](std::uint32_t, LoadEngine&, PipelineOptions&) {});
+      std::uint64_t read = 0;
+      for (std::uint32_t rank = 0; rank < world; ++rank) {
+        const RankOutcome& out = outcomes[rank];
+        ASSERT_TRUE(out.report) << out.error->to_string();
+        const LoadReport& r = *out.report;
+        ASSERT_TRUE(r.collective);
+        EXPECT_EQ(r.collective->rank, rank);
+        EXPECT_EQ(r.collective->world, world);
+        EXPECT_EQ(r.bytes, reference_.total);
+        ASSERT_EQ(r.digests.size(), reference_.sha256.size());
+        for (const TensorDigest& d : r.digests) EXPECT_EQ(d.sha256, reference_.sha256.at(d.name)) << d.name;
+        for (const auto& [name, bytes] : reference_.bytes) EXPECT_TRUE(out.bytes.at(name) == bytes) << name;
+        // What a rank did not read, it received; what it read, nobody sent it.
+        EXPECT_LE(r.collective->bytes_received, reference_.total);
+        EXPECT_GE(r.bytes_read + kAlignmentSlack * 2 * kShards,
+                  reference_.total - r.collective->bytes_received);
+        if (world == 1) EXPECT_EQ(r.collective->bytes_received, 0U);
+        read += r.bytes_read;
+      }
+      EXPECT_GE(read, reference_.total);
+      EXPECT_LE(read, reference_.total + kAlignmentSlack * 2 * kShards * world);
+    }
+  }
+}
+
+TEST_F(CollectiveLoadTest, ANullSinkIsHandedEveryByteThroughWrite) {
+  const auto outcomes = run_group(*checkpoint_, 3, std::uint64_t{128} << 10, true, Strategy::mmap_pipelined,
+                                  [](std::uint32_t, LoadEngine&, PipelineOptions&) {});
+  for (const RankOutcome& out : outcomes) {
+    ASSERT_TRUE(out.report) << out.error->to_string();
+    EXPECT_EQ(out.null_bytes_seen, reference_.total);
+    for (const TensorDigest& d : out.report->digests)
+      EXPECT_EQ(d.sha256, reference_.sha256.at(d.name)) << d.name;
+  }
+}
+
+TEST_F(CollectiveLoadTest, AReadErrorOnRankTwoEndsEveryRankNamingIt) {
+  const auto outcomes =
+      run_group(*checkpoint_, 4, std::uint64_t{96} << 10, false, Strategy::mmap_pipelined,
+                [](std::uint32_t rank, LoadEngine& engine, PipelineOptions&) {
+                  if (rank == 2)
+                    engine.fault = [](std::uint64_t, std::uint64_t) -> std::int64_t { return -EIO; };
+                });
+  for (std::uint32_t rank = 0; rank < 4; ++rank) {
+    const RankOutcome& out = outcomes[rank];
+    ASSERT_TRUE(out.error) << "rank " << rank << " succeeded";
+    EXPECT_EQ(out.error->kind, ErrorKind::io);
+    EXPECT_NE(out.error->message.find("rank 2 of 4"), std::string::npos) << out.error->to_string();
+    EXPECT_EQ(out.allocated_after, 0U) << "rank " << rank << " kept its destinations";
+  }
+}
+
+TEST_F(CollectiveLoadTest, ACancelOnRankZeroEndsEveryRankNamingIt) {
+  const auto outcomes =
+      run_group(*checkpoint_, 4, std::uint64_t{96} << 10, false, Strategy::mmap_pipelined,
+                [](std::uint32_t rank, LoadEngine& engine, PipelineOptions& options) {
+                  if (rank != 0) return;
+                  engine.fault = [token = options.cancel](std::uint64_t, std::uint64_t) -> std::int64_t {
+                    token.cancel();
+                    return 0;
+                  };
+                });
+  for (std::uint32_t rank = 0; rank < 4; ++rank) {
+    const RankOutcome& out = outcomes[rank];
+    ASSERT_TRUE(out.error) << "rank " << rank << " succeeded";
+    EXPECT_EQ(out.error->kind, ErrorKind::cancelled);
+    EXPECT_NE(out.error->message.find("rank 0 of 4"), std::string::npos) << out.error->to_string();
+    EXPECT_EQ(out.allocated_after, 0U);
+  }
+}
+
+TEST_F(CollectiveLoadTest, AShardIsRefusedOnEveryRank) {
+  const auto outcomes = run_group(*checkpoint_, 2, std::uint64_t{1} << 20, false, Strategy::mmap_pipelined,
+                                  [](std::uint32_t, LoadEngine&, PipelineOptions& options) {
+                                    options.shard_rank = 0;
+                                    options.shard_world = 2;
+                                  });
+  for (const RankOutcome& out : outcomes) {
+    ASSERT_TRUE(out.error);
+    EXPECT_EQ(out.error->kind, ErrorKind::invalid_argument);
+  }
+}
+
+}  // namespace
+}  // namespace ringload
