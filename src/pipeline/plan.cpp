@@ -96,26 +96,60 @@ class ChunkBuilder {
   bool open_ = false;
 };
 
-}  // namespace
-
-Result<Plan> select_tensors(std::span<const TensorInfo> all, std::size_t file_count,
-                            const PlanOptions& options, const std::string& path) {
+Result<void> check_parts(const PlanOptions& options) {
   if (options.shard_world == 0 || options.shard_rank >= options.shard_world) {
     return make_error(ErrorKind::invalid_argument, fmt::format("shard {} of {} does not exist (rank < world)",
                                                                options.shard_rank, options.shard_world));
   }
-  if (!options.slices.empty()) {
-    if (options.shard_world > 1) {
-      return make_error(ErrorKind::invalid_argument,
-                        "--slice and --shard do not combine: slice rules cut tensors along a dim, a shard "
-                        "cuts their bytes; use one of them");
-    }
-    if (options.slice_world == 0 || options.slice_rank >= options.slice_world) {
-      return make_error(ErrorKind::invalid_argument,
-                        fmt::format("slice part {} of {} does not exist (need rank < world)",
-                                    options.slice_rank, options.slice_world));
-    }
+  if (options.slices.empty()) return {};
+  if (options.shard_world > 1) {
+    return make_error(ErrorKind::invalid_argument,
+                      "--slice and --shard do not combine: slice rules cut tensors along a dim, a shard "
+                      "cuts their bytes; use one of them");
   }
+  if (options.slice_world == 0 || options.slice_rank >= options.slice_world) {
+    return make_error(ErrorKind::invalid_argument,
+                      fmt::format("slice part {} of {} does not exist (need rank < world)",
+                                  options.slice_rank, options.slice_world));
+  }
+  return {};
+}
+
+// Appends `t` to the plan as this load takes it: its slice part (with a TensorInfo of the part's
+// shape, owned by the plan), else its shard's byte range (the whole tensor unsharded).
+Result<void> take_part(Plan& plan, const TensorInfo& t, const PlanOptions& options) {
+  SinkTensor sink{.index = static_cast<std::uint32_t>(plan.tensors.size()), .info = &t};
+  TensorRuns runs;
+  if (const SliceRule* rule = matching_slice_rule(t.name, options.slices)) {
+    const Format format =
+        t.file < options.file_formats.size() ? options.file_formats[t.file] : Format::safetensors;
+    SliceGeometry geometry =
+        RINGLOAD_TRY(slice_geometry(t, format, rule->dim, options.slice_rank, options.slice_world));
+    auto part = std::make_unique<TensorInfo>(t);
+    part->shape = std::move(geometry.shape);
+    part->size = geometry.bytes();
+    sink.info = part.get();
+    plan.sliced_infos.push_back(std::move(part));
+    sink.file_offset = t.offset + geometry.first_byte;
+    sink.size = geometry.bytes();
+    runs = {.run_bytes = geometry.run_bytes, .stride_bytes = geometry.stride_bytes, .count = geometry.runs};
+  } else {
+    const auto [begin, end] = shard_range(t, options.shard_rank, options.shard_world);
+    sink.file_offset = t.offset + begin;
+    sink.size = end - begin;
+    runs = {.run_bytes = sink.size, .stride_bytes = sink.size, .count = 1};
+  }
+  plan.tensors.push_back(sink);
+  plan.runs.push_back(runs);
+  plan.bytes += sink.size;
+  return {};
+}
+
+}  // namespace
+
+Result<Plan> select_tensors(std::span<const TensorInfo> all, std::size_t file_count,
+                            const PlanOptions& options, const std::string& path) {
+  RINGLOAD_TRY_VOID(check_parts(options));
   std::vector<bool> wanted(all.size(), options.tensor_names.empty());
   if (!options.tensor_names.empty()) {
     std::unordered_map<std::string_view, std::size_t> index;
@@ -139,36 +173,12 @@ Result<Plan> select_tensors(std::span<const TensorInfo> all, std::size_t file_co
       file.first_tensor = file.end_tensor = static_cast<std::uint32_t>(plan.tensors.size());
     if (!wanted[i]) continue;
     const auto index = static_cast<std::uint32_t>(plan.tensors.size());
-    SinkTensor sink{.index = index, .info = &t};
-    TensorRuns runs;
-    if (const SliceRule* rule = matching_slice_rule(t.name, options.slices)) {
-      const Format format =
-          t.file < options.file_formats.size() ? options.file_formats[t.file] : Format::safetensors;
-      auto geometry = slice_geometry(t, format, rule->dim, options.slice_rank, options.slice_world);
-      if (!geometry) {
-        Error e = std::move(geometry).error();
-        e.path = path;
-        return e;
-      }
-      auto part = std::make_unique<TensorInfo>(t);
-      part->shape = std::move(geometry->shape);
-      part->size = geometry->bytes();
-      sink.info = part.get();
-      plan.sliced_infos.push_back(std::move(part));
-      sink.file_offset = t.offset + geometry->first_byte;
-      sink.size = geometry->bytes();
-      runs = {
-          .run_bytes = geometry->run_bytes, .stride_bytes = geometry->stride_bytes, .count = geometry->runs};
-    } else {
-      const auto [begin, end] = shard_range(t, options.shard_rank, options.shard_world);
-      sink.file_offset = t.offset + begin;
-      sink.size = end - begin;
-      runs = {.run_bytes = sink.size, .stride_bytes = sink.size, .count = 1};
+    if (auto taken = take_part(plan, t, options); !taken) {
+      Error e = std::move(taken).error();
+      e.path = path;
+      return e;
     }
-    plan.tensors.push_back(sink);
-    plan.runs.push_back(runs);
-    plan.bytes += sink.size;
-    file.bytes += sink.size;
+    file.bytes += plan.tensors.back().size;
     file.end_tensor = index + 1;
   }
   // A file none of whose tensors is taken sits where its place in the order is.
