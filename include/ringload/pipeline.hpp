@@ -55,6 +55,16 @@ struct LoadProgress {
   double seconds = 0;
 };
 
+// A tensor-parallel split rule: a tensor whose name matches `pattern` (a shell glob, as fnmatch(3)
+// and Python's fnmatch.fnmatchcase read it; '*' also matches '.' and '/') is cut into `world`
+// near-equal parts along `dim` and the load delivers part `rank` only. DIM counts in the row-major
+// shape (safetensors and APR as stored; GGUF's ne[] reversed, so dim 0 of a GGUF matrix is its
+// rows). The part is delivered as a contiguous row-major tensor of the sliced shape.
+struct SliceRule {
+  std::string pattern;
+  std::uint32_t dim = 0;
+};
+
 struct PipelineOptions {
   Strategy strategy = Strategy::automatic;
   std::uint32_t slot_count = 16;         // staging ring: slot_count × slot_size bytes
@@ -70,8 +80,14 @@ struct PipelineOptions {
   std::vector<std::string> tensor_names;  // load only these (empty: all)
   std::uint32_t shard_rank = 0;           // each tensor's bytes split in shard_world parts ...
   std::uint32_t shard_world = 1;          // ... of which this load takes part shard_rank
-  bool checksum_sha256 = false;           // hash each tensor as it passes through the ring
-  bool record_timeline = false;           // keep the chunk spans (LoadReport::timeline)
+  // Tensor-parallel slices (with shard_world 1 only): the first rule whose pattern matches a
+  // tensor's name splits it; tensors matching none load whole. Only the slice's bytes are read.
+  std::vector<SliceRule> slices;
+  std::uint32_t rank = 0;  // the part of every sliced tensor this load takes ...
+  std::uint32_t world =
+      1;  // ... of `world` (numpy.array_split: the first n mod world parts get one more row)
+  bool checksum_sha256 = false;  // hash each tensor as it passes through the ring
+  bool record_timeline = false;  // keep the chunk spans (LoadReport::timeline)
   CancellationToken cancel;
   // Fired in file order as each tensor is complete at the sink.
   std::function<void(const TensorInfo&, const Destination&)> on_tensor_ready;

@@ -10,6 +10,7 @@ LoadFiles::LoadFiles(const Model& model)
       paths_{model.path()},
       tensor_counts_{static_cast<std::uint32_t>(model.tensors().size())},
       file_sizes_{model.file_size()},
+      formats_{model.format()},
       caller_model_(&model),
       opened_(1) {}
 
@@ -19,6 +20,7 @@ LoadFiles::LoadFiles(const Checkpoint& checkpoint)
     paths_.push_back(f.path);
     tensor_counts_.push_back(f.tensor_count);
     file_sizes_.push_back(f.file_size);
+    formats_.push_back(f.format);
   }
 }
 

@@ -24,6 +24,7 @@ class LoadFiles {
   [[nodiscard]] std::size_t count() const noexcept { return paths_.size(); }
   [[nodiscard]] std::span<const TensorInfo> tensors() const noexcept { return tensors_; }
   [[nodiscard]] const std::string& path(std::uint32_t file) const { return paths_[file]; }
+  [[nodiscard]] std::span<const Format> formats() const noexcept { return formats_; }  // per file
 
   // File `file` as a Model: the caller's, or opened now and held until close(file). not_found and
   // the parsers' errors as Model::load gives them; size_mismatch when the file changed since the
@@ -38,6 +39,7 @@ class LoadFiles {
   std::vector<std::string> paths_;
   std::vector<std::uint32_t> tensor_counts_;
   std::vector<std::uint64_t> file_sizes_;
+  std::vector<Format> formats_;
   const Model* caller_model_ = nullptr;  // one-file loads of a Model the caller holds
   std::vector<std::unique_ptr<Model>> opened_;
 };

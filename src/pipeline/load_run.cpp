@@ -29,7 +29,7 @@ Error LoadRun::read_failed(Error e) const {
       const PlannedFile& file = plan_->files[f];
       for (std::uint32_t t = file.first_tensor; t < file.end_tensor; ++t) {
         const SinkTensor& tensor = plan_->tensors[t];
-        if (tensor.size > 0 && tensor.file_offset + tensor.size > *e.offset) {
+        if (tensor.size > 0 && tensor.file_offset + plan_->runs[t].extent() > *e.offset) {
           e.tensor = tensor.info->name;
           break;
         }

@@ -34,7 +34,7 @@ Result<void> check_geometry(const PipelineOptions& options) {
   return {};
 }
 
-PlanOptions plan_options(const PipelineOptions& options, const SourceNeeds& needs) {
+PlanOptions plan_options(const PipelineOptions& options, const SourceNeeds& needs, const LoadFiles& files) {
   PlanOptions plan;
   plan.slot_size = needs.max_chunk != 0 ? needs.max_chunk : options.slot_size;
   plan.alignment = needs.alignment;
@@ -43,6 +43,10 @@ PlanOptions plan_options(const PipelineOptions& options, const SourceNeeds& need
   plan.tensor_names = options.tensor_names;
   plan.shard_rank = options.shard_rank;
   plan.shard_world = options.shard_world;
+  plan.slices = options.slices;
+  plan.slice_rank = options.rank;
+  plan.slice_world = options.world;
+  plan.file_formats = files.formats();
   return plan;
 }
 
@@ -67,7 +71,8 @@ Result<void> LoadRun::begin() {
   if (auto before = process_memory()) report_.anon_rss_before_bytes = before->rss_anon_bytes;
   if (auto read = storage_read_bytes()) storage_read_at_begin_ = *read;
   if (auto ok = check_geometry(options_); !ok) return located(std::move(ok).error());
-  auto selected = select_tensors(files_.tensors(), files_.count(), plan_options(options_, {}), files_.path());
+  auto selected =
+      select_tensors(files_.tensors(), files_.count(), plan_options(options_, {}, files_), files_.path());
   if (!selected) return located(std::move(selected).error());
   plan_ = std::move(selected).value();
   runs_.resize(files_.count());
@@ -105,7 +110,7 @@ Result<void> LoadRun::open_next_file() {
     }
   }
   const auto planned_before = static_cast<std::uint32_t>(plan_->chunks.size());
-  if (auto planned = plan_file(*plan_, f, run.model->image().size(), plan_options(options_, needs));
+  if (auto planned = plan_file(*plan_, f, run.model->image().size(), plan_options(options_, needs, files_));
       !planned) {
     return located(std::move(planned).error());
   }

@@ -6,11 +6,13 @@
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "ringload/model.hpp"
+#include "ringload/pipeline.hpp"
 #include "ringload/sink.hpp"
 
 namespace ringload {
@@ -43,8 +45,24 @@ struct PlannedFile {
   std::uint32_t end_chunk = 0;
 };
 
+// The file bytes a tensor's destination takes: `count` runs of `run_bytes`, one every
+// `stride_bytes`, from SinkTensor::file_offset on (a whole or sharded tensor: one run).
+struct TensorRuns {
+  std::uint64_t run_bytes = 0;
+  std::uint64_t stride_bytes = 0;
+  std::uint64_t count = 0;
+  // From the first run's first byte to the last run's end.
+  [[nodiscard]] std::uint64_t extent() const noexcept {
+    return count == 0 ? 0 : (count - 1) * stride_bytes + run_bytes;
+  }
+};
+
 struct Plan {
   std::vector<SinkTensor> tensors;  // load order: file order, then offset
+  std::vector<TensorRuns> runs;     // per tensor
+  // What a sliced tensor's SinkTensor::info points to: the part's shape and size (heap-held, so
+  // the pointers survive moving the plan).
+  std::vector<std::unique_ptr<TensorInfo>> sliced_infos;
   // Per tensor: the chunk holding its last byte; for an empty tensor, its closest non-empty
   // predecessor's; -1 when nothing precedes it (ready before any chunk); kUnplanned until its
   // file is planned.
@@ -64,12 +82,19 @@ struct PlanOptions {
   std::span<const std::string> tensor_names;  // empty: all
   std::uint32_t shard_rank = 0;
   std::uint32_t shard_world = 1;
+  std::span<const SliceRule> slices;  // first match splits a tensor (see PipelineOptions::slices)
+  std::uint32_t slice_rank = 0;
+  std::uint32_t slice_world = 1;
+  // Each file's format (by TensorInfo::file), which says its dim order: GGUF's shapes are
+  // innermost first. A file past the end is row-major.
+  std::span<const Format> file_formats;
 };
 
 // The tensors a load takes from `all` (load order; TensorInfo::file < file_count): the name filter
 // and each tensor's shard slice, across every file. No chunk yet: plan_file makes them, file by
 // file, when the file is opened (its alignment is known only then). `path` names the set in errors.
-// Errors: an unknown name in tensor_names is not_found naming it; a shard that does not exist
+// Errors: an unknown name in tensor_names is not_found naming it; a shard that does not exist, a
+// slice that cannot be cut (slice_geometry's errors) and slices with shard_world > 1
 // invalid_argument.
 [[nodiscard]] Result<Plan> select_tensors(std::span<const TensorInfo> all, std::size_t file_count,
                                           const PlanOptions& options, const std::string& path);

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <fmt/format.h>
@@ -17,6 +19,7 @@
 #include "load_mpi.hpp"
 #include "load_report_json.hpp"
 #include "pipeline/plan.hpp"
+#include "pipeline/slice.hpp"
 #include "progress.hpp"
 #include "ringload/pipeline.hpp"
 #include "units.hpp"
@@ -25,22 +28,38 @@ namespace ringload::cli {
 namespace {
 
 // Copies each destination back to the host and compares it with the file bytes the plan says it
-// holds (the shard's slice when sharded). `bytes_of(tensor)` gives the whole tensor's file bytes.
-// Returns the number of tensors checked.
+// holds (the shard's slice when sharded; a sliced tensor's part cut out of the whole tensor row by
+// row, not through the plan's runs). `bytes_of(tensor)` gives the whole tensor's file bytes;
+// `formats` each file's format. Returns the number of tensors checked.
 template <class BytesOf>
-Result<std::uint32_t> verify_destinations(std::span<const TensorInfo> all, std::size_t files,
+Result<std::uint32_t> verify_destinations(std::span<const TensorInfo> all, std::span<const Format> formats,
                                           const std::string& path, BytesOf bytes_of, const Sink& sink,
                                           const PipelineOptions& options) {
   PlanOptions plan_options;
   plan_options.tensor_names = options.tensor_names;
   plan_options.shard_rank = options.shard_rank;
   plan_options.shard_world = options.shard_world;
-  const Plan plan = RINGLOAD_TRY(select_tensors(all, files, plan_options, path));
+  plan_options.slices = options.slices;
+  plan_options.slice_rank = options.rank;
+  plan_options.slice_world = options.world;
+  plan_options.file_formats = formats;
+  const Plan plan = RINGLOAD_TRY(select_tensors(all, formats.size(), plan_options, path));
   for (const SinkTensor& t : plan.tensors) {
     auto host = copy_to_host(sink, t.index);
     if (!host) return std::move(host).error();
     const std::span<const std::byte> whole = RINGLOAD_TRY(bytes_of(*t.info));
-    const auto file = whole.subspan(t.file_offset - t.info->offset, t.size);
+    std::vector<std::byte> part;
+    std::span<const std::byte> file;
+    if (const SliceRule* rule = matching_slice_rule(t.info->name, options.slices)) {
+      const auto original = std::find_if(all.begin(), all.end(), [&](const TensorInfo& x) {
+        return x.name == t.info->name && x.file == t.info->file;
+      });
+      part = RINGLOAD_TRY(
+          copy_slice_rows(whole, *original, formats[original->file], rule->dim, options.rank, options.world));
+      file = part;
+    } else {
+      file = whole.subspan(t.file_offset - t.info->offset, t.size);
+    }
     if (host->size() != file.size() || !std::equal(host->begin(), host->end(), file.begin())) {
       Error e = make_error(ErrorKind::checksum_mismatch, "the destination's bytes differ from the file's",
                            t.file_offset, t.info->name);
@@ -80,6 +99,9 @@ std::function<int()> add_load(CLI::App& app) {
     std::string checksum;
     std::vector<std::string> tensors;
     std::string shard;
+    std::vector<std::string> slices;  // PATTERN:DIM
+    std::string rank;                 // empty: not given
+    std::string world;
     bool no_release = false;
     bool verify = false;
     bool json = false;
@@ -131,6 +153,17 @@ std::function<int()> add_load(CLI::App& app) {
       ->check(CLI::IsMember({"sha256"}));
   sub->add_option("--tensor", opts->tensors, "Load only this tensor (repeatable)");
   sub->add_option("--shard", opts->shard, "RANK/WORLD: load only this rank's slice of every tensor");
+  sub->add_option(
+      "--slice", opts->slices,
+      "PATTERN:DIM (repeatable; with --rank/--world): a tensor whose name matches the shell glob "
+      "PATTERN ('*' matches '.' too) is cut into WORLD near-equal parts along row-major dim DIM "
+      "(GGUF: ne[] reversed) as numpy.array_split cuts it, and only part RANK is read and "
+      "delivered, contiguous; the first matching rule wins, other tensors load whole. Example, "
+      "rank 1 of 4 of tensor parallelism: --slice '*.q_proj.weight:0' --slice '*.o_proj.weight:1' "
+      "--rank 1 --world 4");
+  sub->add_option("--rank", opts->rank, "With --slice: the part this load takes (0-based, default 0)");
+  sub->add_option("--world", opts->world,
+                  "With --slice: how many parts each sliced tensor is cut into (default 1)");
   sub->add_flag("--no-release", opts->no_release, "Keep the file's pages mapped and cached after the load");
   sub->add_flag("--verify", opts->verify,
                 "After the load, copy every destination back (device -> host for cuda) and compare it "
@@ -191,6 +224,40 @@ std::function<int()> add_load(CLI::App& app) {
       options.shard_rank = rank;
       options.shard_world = world;
     }
+    for (const std::string& rule : opts->slices) {
+      const auto colon = rule.rfind(':');
+      const std::string dim = colon == std::string::npos ? std::string() : rule.substr(colon + 1);
+      unsigned long parsed = 0;  // NOLINT(google-runtime-int): strtoul's type
+      char* end = nullptr;
+      if (colon == 0 || dim.empty() ||
+          !std::all_of(dim.begin(), dim.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+          (parsed = std::strtoul(dim.c_str(), &end, 10)) > 0xFFFFFFFFUL || *end != '\0') {
+        fmt::print(stderr,
+                   "ringload load: --slice '{}' is not PATTERN:DIM (a tensor-name glob, then ':' and a "
+                   "non-negative dim, e.g. '*.q_proj.weight:0')\n",
+                   rule);
+        return kExitBadInput;
+      }
+      options.slices.push_back(SliceRule{rule.substr(0, colon), static_cast<std::uint32_t>(parsed)});
+    }
+    for (auto [flag, text, out] : {std::tuple{"--rank", &opts->rank, &options.rank},
+                                   std::tuple{"--world", &opts->world, &options.world}}) {
+      if (text->empty()) continue;
+      if (opts->slices.empty()) {
+        fmt::print(
+            stderr,
+            "ringload load: {} goes with --slice (which tensors to cut); --shard takes RANK/WORLD itself\n",
+            flag);
+        return kExitBadInput;
+      }
+      char* end = nullptr;
+      const unsigned long value = std::strtoul(text->c_str(), &end, 10);  // NOLINT(google-runtime-int)
+      if (text->front() < '0' || text->front() > '9' || *end != '\0' || value > 0xFFFFFFFFUL) {
+        fmt::print(stderr, "ringload load: {} '{}' is not a non-negative number\n", flag, *text);
+        return kExitBadInput;
+      }
+      *out = static_cast<std::uint32_t>(value);
+    }
 
     if (opts->mpi) {
       auto round = parse_size(opts->round_size);
@@ -248,13 +315,19 @@ std::function<int()> add_load(CLI::App& app) {
     if (heap) account_heap_read(*report, *heap, opts->file);
     std::uint32_t verified = 0;
     if (opts->verify) {
+      std::vector<Format> formats;
+      if (checkpoint) {
+        for (const CheckpointFile& f : checkpoint->files()) formats.push_back(f.format);
+      } else {
+        formats.push_back(model->format());
+      }
       auto checked =
           checkpoint
               ? verify_destinations(
-                    checkpoint->tensors(), checkpoint->files().size(), checkpoint->path(),
+                    checkpoint->tensors(), formats, checkpoint->path(),
                     [&](const TensorInfo& t) { return checkpoint->tensor_bytes(t.name); }, *sink, options)
               : verify_destinations(
-                    model->tensors(), 1, model->path(),
+                    model->tensors(), formats, model->path(),
                     [&](const TensorInfo& t) { return model->tensor_bytes(t.name); }, *sink, options);
       if (!checked) return fail(checked.error());
       verified = *checked;
