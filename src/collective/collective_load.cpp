@@ -17,7 +17,7 @@
 #include "collective/status_record.hpp"
 #include "pipeline/load_run.hpp"
 #include "pipeline/plan.hpp"
-// SLICE #include "pipeline/slice.hpp"
+#include "pipeline/slice.hpp"
 #include "ringload/memstat.hpp"
 
 namespace ringload {
@@ -67,8 +67,8 @@ class CollectiveLoad {
         options_(options),
         group_(group),
         collective_(collective) {
-    // SLICE options_.rank = group.rank();
-    // SLICE options_.world = group.world();
+    options_.rank = group.rank();
+    options_.world = group.world();
   }
 
   Result<LoadReport> run();
@@ -115,17 +115,17 @@ Result<void> CollectiveLoad::plan() {
   }
   PlanOptions selection;
   selection.tensor_names = options_.tensor_names;
-  // SLICE selection.slices = options_.slices;
-  // SLICE selection.slice_rank = group_.rank();
-  // SLICE selection.slice_world = group_.world();
+  selection.slices = options_.slices;
+  selection.slice_rank = group_.rank();
+  selection.slice_world = group_.world();
   std::vector<Format> formats;
   for (const CheckpointFile& f : checkpoint_.files()) formats.push_back(f.format);
-  // SLICE selection.file_formats = formats;
+  selection.file_formats = formats;
   full_ = RINGLOAD_TRY(
       select_tensors(checkpoint_.tensors(), checkpoint_.files().size(), selection, checkpoint_.path()));
   std::vector<bool> own_part(full_.tensors.size(), false);
   for (std::size_t i = 0; i < own_part.size(); ++i) {
-    // SLICE own_part[i] = matching_slice_rule(full_.tensors[i].info->name, options_.slices) != nullptr;
+    own_part[i] = matching_slice_rule(full_.tensors[i].info->name, options_.slices) != nullptr;
   }
   rounds_ = plan_rounds(full_.tensors, own_part, group_.world(), collective_.round_bytes);
   figures_ = CollectiveFigures{.rank = group_.rank(), .world = group_.world(), .rounds = rounds_.rounds};

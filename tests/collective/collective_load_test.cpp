@@ -100,7 +100,7 @@ class CollectiveLoadTest : public ::testing::Test {
  protected:
   void SetUp() override {
     test::generate_or_fail(dir_.file("ckpt"),
-                           test::small_checkpoint(Format::safetensors, kShards, 40, std::uint64_t{3} << 20));
+                           test::small_checkpoint(Format::safetensors, kShards, 0, std::uint64_t{12} << 20));
     auto opened = Checkpoint::open(dir_.file("ckpt"));
     ASSERT_TRUE(opened) << opened.error().to_string();
     checkpoint_.emplace(std::move(opened).value());
@@ -142,6 +142,44 @@ TEST_F(CollectiveLoadTest, EveryRankGetsEveryTensorWhileTheGroupReadsTheCheckpoi
       EXPECT_LE(read, reference_.total + kAlignmentSlack * 2 * kShards * world);
     }
   }
+}
+
+TEST_F(CollectiveLoadTest, SlicedTensorsAreEachRanksOwnPartAndNeverTravel) {
+  const std::vector<SliceRule> rules{{"*.o_proj.weight", 1}, {"*_proj.weight", 0}};
+  constexpr std::uint32_t kWorld = 3;
+  const auto outcomes =
+      run_group(*checkpoint_, kWorld, std::uint64_t{256} << 10, false, Strategy::mmap_pipelined,
+                [&](std::uint32_t, LoadEngine&, PipelineOptions& options) { options.slices = rules; });
+  std::uint64_t read = 0;
+  for (std::uint32_t rank = 0; rank < kWorld; ++rank) {
+    const RankOutcome& out = outcomes[rank];
+    ASSERT_TRUE(out.report) << out.error->to_string();
+    // What this rank's own load of the same rules gives, alone.
+    HostSink alone;
+    PipelineOptions options = test::small_ring(Strategy::mmap_pipelined);
+    options.checksum_sha256 = true;
+    options.slices = rules;
+    options.rank = rank;
+    options.world = kWorld;
+    auto want = load_into(*checkpoint_, alone, options);
+    ASSERT_TRUE(want) << want.error().to_string();
+    ASSERT_EQ(out.report->digests.size(), want->digests.size());
+    std::uint64_t sliced = 0;
+    std::uint64_t whole = 0;
+    for (std::size_t i = 0; i < want->digests.size(); ++i) {
+      EXPECT_EQ(out.report->digests[i].name, want->digests[i].name);
+      EXPECT_EQ(out.report->digests[i].size, want->digests[i].size) << want->digests[i].name;
+      EXPECT_EQ(out.report->digests[i].sha256, want->digests[i].sha256) << want->digests[i].name;
+      const bool is_sliced = want->digests[i].name.ends_with("_proj.weight");
+      (is_sliced ? sliced : whole) += want->digests[i].size;
+    }
+    ASSERT_GT(sliced, 0U) << "the checkpoint has no *_proj.weight tensor: the test tests nothing";
+    EXPECT_EQ(out.report->bytes, sliced + whole);
+    EXPECT_LT(out.report->collective->bytes_received, whole) << "only unsliced tensors travel";
+    read += out.report->bytes_read;
+  }
+  // Every rank read its own parts and 1/W of the rest: the checkpoint once, not W times.
+  EXPECT_LE(read, reference_.total + kAlignmentSlack * 2 * kShards * kWorld * 8);
 }
 
 TEST_F(CollectiveLoadTest, ANullSinkIsHandedEveryByteThroughWrite) {

@@ -272,11 +272,14 @@ std::function<int()> add_load(CLI::App& app) {
       }
       auto sink = make_sink(*opts);
       if (!sink) return fail(sink.error());
-      return run_mpi_load(MpiLoadArgs{.path = opts->file,
-                                      .sink = std::move(sink).value(),
-                                      .options = std::move(options),
-                                      .round_bytes = *round,
-                                      .json = opts->json});
+      return run_mpi_load(
+          MpiLoadArgs{.path = opts->file,
+                      .sink = std::move(sink).value(),
+                      .options = std::move(options),
+                      .round_bytes = *round,
+                      .json = opts->json,
+                      .rank = opts->rank.empty() ? std::nullopt : std::optional(options.rank),
+                      .world = opts->world.empty() ? std::nullopt : std::optional(options.world)});
     }
 
     // Any checkpoint path; one file is loaded as a Model, so --hold can keep its mapping or heap copy.
