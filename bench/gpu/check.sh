@@ -24,14 +24,19 @@ prepare() {
   echo "== building build-gpu (CUDA runtime static, libstdc++ static): a few minutes on 2 cores"
   [[ -f build-gpu/build.ninja ]] ||
     meson setup build-gpu --buildtype=release -Dprefer_static=true -Dcuda=enabled -Dstatic_cudart=true \
-      -Dbench=disabled -Dcpp_link_args="['-static-libstdc++','-static-libgcc']" >/dev/null
+      -Dbench=disabled -Dmpi=disabled -Dcpp_link_args="['-static-libstdc++','-static-libgcc']" >/dev/null
   meson compile -C build-gpu tools/ringload/ringload tests/ringload_tests >/dev/null
   rm -rf "$carry" && mkdir -p "$carry"/{bin,lib,fixtures/sharded-safetensors-jl}
   cp build-gpu/tools/ringload/ringload build-gpu/tests/ringload_tests "$carry/bin/"
+  # The NCCL group's device test (one GPU), where this build has NCCL.
+  if meson compile -C build-gpu tests/ringload_nccl_tests >/dev/null 2>&1; then
+    cp build-gpu/tests/ringload_nccl_tests "$carry/bin/"
+  fi
   strip "$carry"/bin/*
-  # Whatever is still a shared library beyond glibc (Debian ships libfmt only shared) travels too.
-  ldd "$carry/bin/ringload" "$carry/bin/ringload_tests" | awk '/=> \// {print $3}' | sort -u |
-    grep -v -E '/(libc|libm|libdl|libpthread|librt|ld-linux[^/]*)\.so' | xargs -r -I{} cp -L {} "$carry/lib/"
+  # Whatever is still a shared library beyond glibc (Debian ships libfmt only shared) travels too;
+  # not NCCL (hundreds of MiB): the device machine has the toolkit's in /usr/local/cuda.
+  ldd "$carry"/bin/* | awk '/=> \// {print $3}' | sort -u |
+    grep -v -E '/(libc|libm|libdl|libpthread|librt|ld-linux[^/]*|libnccl)\.so' | xargs -r -I{} cp -L {} "$carry/lib/"
   # The fixtures that hold tensors (the vocabulary-only GGUF files have none).
   local f
   for f in "$fixtures"/*.safetensors "$fixtures"/*.gguf; do
@@ -64,6 +69,13 @@ run() {
     --gtest_filter='*Cuda*:*cuda*' --gtest_output="json:$out/gtest-device.json" >>"$log" 2>&1 || true
   say "$(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$log" | tail -n 3)"
   grep -E '^\[  FAILED  \] ' "$log" | sed 's/^/  /' | tee -a "$summary" || true
+
+  if [[ -x "$carry/bin/ringload_nccl_tests" ]]; then
+    say "== NCCL group, one GPU"
+    LD_LIBRARY_PATH="$LD_LIBRARY_PATH:/usr/local/cuda/lib64" RINGLOAD_TEST_TMP="$work/tmp" timeout 120 \
+      "$carry/bin/ringload_nccl_tests" --gtest_brief=1 --gtest_output="json:$out/gtest-nccl.json" >"$work/nccl.log" 2>&1 || true
+    say "$(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$work/nccl.log" | tail -n 3)"
+  fi
 
   say "== whole suite on this machine (environment refusals are skips)"
   RINGLOAD_TEST_TMP="$work/tmp" timeout 240 "$carry/bin/ringload_tests" --gtest_brief=1 >"$work/all.log" 2>&1 || true

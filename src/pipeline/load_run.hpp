@@ -110,6 +110,7 @@ class LoadRun {
   std::vector<ChunkDone> done_;         // reused by reap()
   std::vector<ChunkDone> arrived_;      // per chunk: where its bytes are once read
   bool finished_ = false;               // on_finished has fired
+  bool strategy_reported_ = false;      // report_.strategy is the first opened file's
 };
 
 // begin → step(all) → finish through `engine`, abandon on failure: what Loader::load and load_into

@@ -88,6 +88,17 @@ Result<void> LoadRun::begin() {
 // first file's source also decides the ring (whether there is one).
 Result<void> LoadRun::open_next_file() {
   const std::uint32_t f = next_file_++;
+  if (!window_) window_.emplace();
+  if (PlannedFile& wanted = plan_->files[f]; wanted.end_tensor == wanted.first_tensor) {
+    // Nothing of this file is loaded (the name filter, a collective load's round): it is not
+    // opened, so neither read nor released. Releasing it would drop header pages another process
+    // (a rank reading that file) is about to use, and it would read them again.
+    wanted.planned = true;
+    wanted.first_chunk = wanted.end_chunk = static_cast<std::uint32_t>(plan_->chunks.size());
+    report_.files[f] = FileReport{.path = files_.path(f), .bytes = 0, .strategy = options_.strategy};
+    if (delivery_) delivery_->recheck();
+    return {};
+  }
   FileRun& run = runs_[f];
   auto model = files_.open(f);
   if (!model) return located(std::move(model).error());
@@ -95,9 +106,9 @@ Result<void> LoadRun::open_next_file() {
   run.open = true;
   run.source = RINGLOAD_TRY(open_source(*run.model, run.strategy));
   const SourceNeeds needs = run.source->needs();
-  if (f == 0) {
+  if (!strategy_reported_) {  // the first file opened speaks for the load
     report_.strategy = run.strategy;
-    window_.emplace();
+    strategy_reported_ = true;
   }
   if (needs.slots) {
     // The ring comes with the first file that reads into slots (auto may copy a cached file in

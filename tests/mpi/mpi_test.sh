@@ -5,6 +5,7 @@
 #     single-process load's;
 #   - the ranks' storage_bytes_read add up to the checkpoint once (tensor bytes, plus at most 8 MiB:
 #     the headers each rank parses, pages read twice where two ranks' runs meet), not 4 times;
+#   - with --slice rules each rank's parts equal its own single-process sliced load;
 #   - a read error injected on rank 2, or a cancel on rank 0 (the test-only hook
 #     RINGLOAD_TEST_MPI_FAULT=RANK:read|cancel), fails all four ranks within 60 s, each naming it.
 # Release build only: Open MPI trips LeakSanitizer. Prints "mpi: N passed, M failed".
@@ -63,6 +64,30 @@ tensor_bytes = single["bytes"]
 read = sum(r["storage_bytes_read"] for r in reports)
 print(f"storage_bytes_read over 4 ranks: {read} for {tensor_bytes} tensor bytes ({read / tensor_bytes:.4f}x)")
 assert tensor_bytes <= read <= tensor_bytes + (8 << 20), read
+PY
+
+# Slice rules under --mpi take MPI's rank and world: each rank's parts equal its own single-process
+# sliced load, and only unsliced tensors travel.
+slices=(--slice '*.o_proj.weight:1' --slice '*_proj.weight:0')
+for rank in 0 1 2 3; do
+  "$bin" load --json --checksum sha256 -q "${slices[@]}" --rank "$rank" --world 4 "$tmp/ckpt" \
+    >"$tmp/sliced-$rank.json" || exit 1
+done
+timeout 60 "${mpirun[@]}" --output-filename "$tmp/sliced" "$bin" load --mpi --json --checksum sha256 \
+  "${slices[@]}" "$tmp/ckpt" >/dev/null 2>"$tmp/sliced.stderr"
+check "4 ranks load with slice rules" test $? -eq 0
+check "each rank's parts equal its own sliced load; only unsliced tensors travel" \
+  /usr/bin/python3 - "$tmp" <<'PY'
+import glob, json, os, sys
+tmp = sys.argv[1]
+for path in glob.glob(os.path.join(tmp, "sliced", "*", "rank.*", "stdout")):
+    r = json.load(open(path))
+    want = json.load(open(os.path.join(tmp, f"sliced-{r['rank']}.json")))
+    got = {t["name"]: (t["size"], t["sha256"]) for t in r["tensors"]}
+    exp = {t["name"]: (t["size"], t["sha256"]) for t in want["tensors"]}
+    assert got == exp, f"rank {r['rank']}: {sum(got.get(k) != v for k, v in exp.items())} tensors differ"
+    unsliced = sum(t["size"] for t in want["tensors"] if not t["name"].endswith("_proj.weight"))
+    assert 0 < unsliced and r["bytes_received"] < unsliced, (r["bytes_received"], unsliced)
 PY
 
 for fault in 2:read 0:cancel; do
