@@ -31,6 +31,10 @@ struct RankStatus {
   bool ok = true;
   ErrorKind kind = ErrorKind::io;  // when !ok
   std::string message;             // when !ok: the rank's error, as Error::to_string() wrote it
+  // A digest of the load the rank planned (its tensors, sizes, owners and rounds): ranks given
+  // different checkpoints or options would otherwise broadcast into the wrong tensors, or wait
+  // for a broadcast nobody starts.
+  std::uint64_t plan_digest = 0;
 };
 
 // A group of ranks that can agree on a status and broadcast bytes. Every rank makes the same
@@ -53,6 +57,11 @@ class Collective {
   virtual Result<void> start_broadcast(void* data, std::uint64_t bytes, std::uint32_t root) = 0;
   // Blocks until every started broadcast has completed on this rank.
   virtual Result<void> wait_broadcasts() = 0;
+  // The group's own transport failed on this rank (a broadcast that could not start or complete):
+  // the other ranks cannot learn of it through the group, so end them all (MPI_Abort,
+  // ncclCommAbort), after saying `why`. Every other failure ends the load through the status
+  // exchange instead.
+  virtual void abort(const Error& why) noexcept = 0;
 };
 
 struct CollectiveOptions {

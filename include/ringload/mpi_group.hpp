@@ -15,8 +15,9 @@ namespace ringload {
 class MpiGroup final : public Collective {
  public:
   // Duplicates `comm` (the load's traffic never meets the caller's) and makes its errors come back
-  // as values. MPI must be initialised, with at least MPI_THREAD_FUNNELED (the loads run on a
-  // worker thread that never calls MPI), until the group is destroyed.
+  // as values. MPI must be initialised, with at least MPI_THREAD_FUNNELED, until the group is
+  // destroyed, and the load must run on the thread that initialised it: the group's calls are
+  // made there (the reads run on a worker thread that never calls MPI).
   static Result<MpiGroup> create(MPI_Comm comm);
 
   MpiGroup(MpiGroup&& other) noexcept;
@@ -29,6 +30,8 @@ class MpiGroup final : public Collective {
   Result<std::vector<RankStatus>> exchange_status(const RankStatus& mine) override;
   Result<void> start_broadcast(void* data, std::uint64_t bytes, std::uint32_t root) override;
   Result<void> wait_broadcasts() override;
+  // MPI_Abort on the group's communicator: ends every rank of the job.
+  void abort(const Error& why) noexcept override;
 
  private:
   MpiGroup(MPI_Comm comm, std::uint32_t rank, std::uint32_t world)

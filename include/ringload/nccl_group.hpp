@@ -28,7 +28,12 @@ class NcclGroup final : public Collective {
   [[nodiscard]] bool device_buffers() const noexcept override { return true; }
   Result<std::vector<RankStatus>> exchange_status(const RankStatus& mine) override;
   Result<void> start_broadcast(void* data, std::uint64_t bytes, std::uint32_t root) override;
+  // Polls the stream and the communicator's asynchronous error: a rank whose peer died returns
+  // its error instead of waiting forever.
   Result<void> wait_broadcasts() override;
+  // ncclCommAbort: ends the communicator on every rank (and frees it: the caller must not destroy
+  // it afterwards).
+  void abort(const Error& why) noexcept override;
 
  private:
   NcclGroup(ncclComm_t comm, cudaStream_t stream, int device, std::uint32_t rank, std::uint32_t world)

@@ -1,16 +1,25 @@
 // The collective load: rounds read by a RoundWorker, status exchanged and bytes broadcast by the
 // caller's thread (see collective.hpp for the protocol and round_plan.hpp for who reads what).
+//
+// The rule every path keeps: each rank makes the same collective calls in the same order. A rank
+// that fails (its plan, a round's read, delivering what it received, the sink's finish, a cancel)
+// says so at the next status exchange, where every rank learns it and ends; only a failure of the
+// group's own transport, which no exchange can carry, aborts the group.
 #include "collective/collective_load.hpp"
 
 #include <sys/resource.h>
 
 #include <chrono>
+#include <exception>
+#include <new>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 
 #include <fmt/format.h>
 
 #include "base/sha256.hpp"
+#include "collective/collective_report.hpp"
 #include "collective/round_plan.hpp"
 #include "collective/round_sink.hpp"
 #include "collective/round_worker.hpp"
@@ -39,7 +48,29 @@ std::pair<double, double> process_cpu_s() {
   return {s(usage.ru_utime), s(usage.ru_stime)};
 }
 
-// The group's verdict on one round: the first rank that failed, named in every rank's error.
+// FNV-1a over what decides the collective calls: the tensors, and the size, owner and round of each
+// that travels (a rank's own parts differ in size from rank to rank by design).
+std::uint64_t plan_digest(const Plan& plan, const RoundPlan& rounds) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  auto mix = [&h](const void* data, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      h ^= static_cast<const unsigned char*>(data)[i];
+      h *= 0x100000001b3ULL;
+    }
+  };
+  mix(&rounds.rounds, sizeof rounds.rounds);
+  for (std::size_t i = 0; i < plan.tensors.size(); ++i) {
+    mix(plan.tensors[i].info->name.data(), plan.tensors[i].info->name.size());
+    mix(&rounds.owner[i], sizeof rounds.owner[i]);
+    if (rounds.owner[i] == kEveryRank) continue;
+    mix(&plan.tensors[i].size, sizeof plan.tensors[i].size);
+    mix(&rounds.round[i], sizeof rounds.round[i]);
+  }
+  return h;
+}
+
+// The group's verdict on one exchange: the first rank that failed, named in every rank's error, or
+// ranks that planned different loads.
 std::optional<Error> group_failure(const std::vector<RankStatus>& statuses) {
   for (std::uint32_t r = 0; r < statuses.size(); ++r) {
     if (statuses[r].ok) continue;
@@ -47,7 +78,26 @@ std::optional<Error> group_failure(const std::vector<RankStatus>& statuses) {
                       fmt::format("rank {} of {} failed, which ends the load on every rank: {}", r,
                                   statuses.size(), statuses[r].message));
   }
+  for (std::uint32_t r = 1; r < statuses.size(); ++r) {
+    if (statuses[r].plan_digest == statuses[0].plan_digest) continue;
+    return make_error(
+        ErrorKind::invalid_argument,
+        fmt::format("rank {} of {} planned a different load than rank 0: every rank must be given the "
+                    "same checkpoint, tensor names, slice rules and round size",
+                    r, statuses.size()));
+  }
   return std::nullopt;
+}
+
+// A buffer for bytes in transit; out_of_memory as a value, so it travels through the exchange.
+Result<void> allocate(std::vector<std::byte>& buffer, std::uint64_t bytes) {
+  try {
+    buffer.resize(bytes);
+  } catch (const std::bad_alloc&) {
+    return make_error(ErrorKind::out_of_memory,
+                      fmt::format("cannot allocate {} bytes of host memory for a broadcast", bytes));
+  }
+  return {};
 }
 
 // A received tensor waiting for the round worker to be idle: the real sink is not thread-safe, so
@@ -75,13 +125,18 @@ class CollectiveLoad {
 
  private:
   Result<void> plan();
+  Result<void> check_destinations();
+  std::optional<Error> run_rounds();
+  std::optional<Error> finish_rounds();
+  std::optional<Error> agree(const Result<void>& mine);
   Result<LoadReport> load_round(std::uint32_t round);
-  Result<void> broadcast_round(std::uint32_t round, std::vector<Received>& received);
-  void capture_round(std::uint32_t round);
-  Result<void> deliver(std::vector<Received>& received);
+  Result<void> capture_round(std::uint32_t round);
   void release_captures(std::uint32_t round);
-  void merge(const LoadReport& round);
-  LoadReport finish();
+  Result<void> broadcast_round(std::uint32_t round);
+  Result<void> deliver();
+  Result<std::string> digest_of(const Received& r);
+  template <class Call>
+  auto timed(Call call);
   Result<LoadReport> fail(Error error);
 
   LoadEngine& engine_;
@@ -93,15 +148,22 @@ class CollectiveLoad {
 
   Plan full_;
   RoundPlan rounds_;
+  std::uint64_t plan_digest_ = 0;
   bool staged_ = false;  // the group cannot write the sink's destinations: bytes travel via host buffers
   std::optional<RoundSink> round_sink_;
   std::unordered_map<std::uint32_t, std::vector<std::byte>> captured_;  // own tensors being broadcast
-  std::unordered_map<std::string, TensorDigest> digests_;
-  LoadReport report_;
-  CollectiveFigures figures_;
+  std::vector<Received> received_;                                      // broadcast here, not yet delivered
+  CollectiveReport report_;
   Clock::time_point start_ = Clock::now();
-  bool first_round_ = true;
 };
+
+template <class Call>
+auto CollectiveLoad::timed(Call call) {
+  const auto at = Clock::now();
+  auto out = call();
+  report_.figures().busy_s += seconds_since(at);
+  return out;
+}
 
 Result<void> CollectiveLoad::plan() {
   if (group_.world() == 0 || group_.rank() >= group_.world()) {
@@ -128,8 +190,18 @@ Result<void> CollectiveLoad::plan() {
     own_part[i] = matching_slice_rule(full_.tensors[i].info->name, options_.slices) != nullptr;
   }
   rounds_ = plan_rounds(full_.tensors, own_part, group_.world(), collective_.round_bytes);
-  figures_ = CollectiveFigures{.rank = group_.rank(), .world = group_.world(), .rounds = rounds_.rounds};
+  plan_digest_ = plan_digest(full_, rounds_);
+  report_.figures() =
+      CollectiveFigures{.rank = group_.rank(), .world = group_.world(), .rounds = rounds_.rounds};
   RINGLOAD_TRY_VOID(sink_.prepare(full_.tensors));
+  RINGLOAD_TRY_VOID(check_destinations());
+  round_sink_.emplace(sink_, full_.tensors);
+  return {};
+}
+
+// Where broadcasts land: device destinations for a GPU group (allocated, stream-ordered, before the
+// first broadcast writes them: hence the finish), host memory for MPI, else staged.
+Result<void> CollectiveLoad::check_destinations() {
   for (std::uint32_t i = 0; i < full_.tensors.size(); ++i) {
     if (rounds_.owner[i] == kEveryRank) continue;
     const Destination d = sink_.destination(i);
@@ -142,7 +214,7 @@ Result<void> CollectiveLoad::plan() {
     }
     if (!group_.device_buffers() && (d.on_device || d.data == nullptr)) staged_ = true;
   }
-  round_sink_.emplace(sink_, full_.tensors);
+  if (group_.device_buffers()) RINGLOAD_TRY_VOID(sink_.finish());
   return {};
 }
 
@@ -161,18 +233,27 @@ Result<LoadReport> CollectiveLoad::load_round(std::uint32_t round) {
   return run_load(engine_, checkpoint_, *round_sink_, o);
 }
 
-// Where the bytes this rank reads in `round` and broadcasts go besides the sink.
-void CollectiveLoad::capture_round(std::uint32_t round) {
-  if (!staged_) return;
+// Where the bytes this rank reads in `round` and broadcasts go besides the sink. Only while the
+// worker is idle: the round sink's captures are read by its writes.
+Result<void> CollectiveLoad::capture_round(std::uint32_t round) {
+  if (!staged_) return {};
   for (std::uint32_t i : rounds_.broadcasts(round)) {
     if (rounds_.owner[i] != group_.rank()) continue;
     auto& buffer = captured_[i];
-    buffer.resize(full_.tensors[i].size);
+    RINGLOAD_TRY_VOID(allocate(buffer, full_.tensors[i].size));
     round_sink_->capture(i, buffer);
+  }
+  return {};
+}
+
+// Round `round`'s broadcasts have completed and the worker is idle: its captures can go.
+void CollectiveLoad::release_captures(std::uint32_t round) {
+  for (std::uint32_t i : rounds_.broadcasts(round)) {
+    if (captured_.erase(i) > 0) round_sink_->capture(i, {});
   }
 }
 
-Result<void> CollectiveLoad::broadcast_round(std::uint32_t round, std::vector<Received>& received) {
+Result<void> CollectiveLoad::broadcast_round(std::uint32_t round) {
   for (std::uint32_t i : rounds_.broadcasts(round)) {
     const std::uint32_t root = rounds_.owner[i];
     const std::uint64_t size = full_.tensors[i].size;
@@ -182,82 +263,107 @@ Result<void> CollectiveLoad::broadcast_round(std::uint32_t round, std::vector<Re
       if (root == group_.rank()) {
         data = captured_[i].data();
       } else {
-        got.staged.resize(size);
+        RINGLOAD_TRY_VOID(allocate(got.staged, size));
         data = got.staged.data();
       }
     }
-    RINGLOAD_TRY_VOID(group_.start_broadcast(data, size, root));
-    if (root != group_.rank()) received.push_back(std::move(got));
+    if (auto started = group_.start_broadcast(data, size, root); !started) {
+      Error e = std::move(started).error();
+      e.tensor = full_.tensors[i].info->name;
+      e.message += fmt::format(" (a broadcast from rank {})", root);
+      return e;
+    }
+    if (root != group_.rank()) received_.push_back(std::move(got));
   }
   return {};
 }
 
-Result<void> CollectiveLoad::deliver(std::vector<Received>& received) {
-  for (Received& r : received) {
-    const SinkTensor& t = full_.tensors[r.tensor];
-    if (!r.staged.empty()) RINGLOAD_TRY_VOID(sink_.write(t.index, 0, r.staged, kNoSlot));
-    figures_.bytes_received += t.size;
-    TensorDigest digest{t.info->name, t.file_offset, t.size, {}, checkpoint_.files()[t.info->file].path};
-    if (options_.checksum_sha256) {
-      std::vector<std::byte> copied;
-      std::span<const std::byte> bytes = r.staged;
-      if (r.staged.empty()) {
-        const Destination d = sink_.destination(t.index);
-        if (d.on_device) {
-          copied = RINGLOAD_TRY(copy_to_host(sink_, t.index));
-          bytes = copied;
-        } else {
-          bytes = {static_cast<const std::byte*>(d.data), t.size};
-        }
-      }
-      Sha256 hash = RINGLOAD_TRY(Sha256::create());
-      hash.update(bytes);
-      digest.sha256 = hash.finish_hex();
+Result<std::string> CollectiveLoad::digest_of(const Received& r) {
+  const SinkTensor& t = full_.tensors[r.tensor];
+  std::vector<std::byte> copied;
+  std::span<const std::byte> bytes = r.staged;
+  if (r.staged.empty()) {
+    const Destination d = sink_.destination(t.index);
+    if (d.on_device) {
+      copied = RINGLOAD_TRY(copy_to_host(sink_, t.index));
+      bytes = copied;
+    } else {
+      bytes = {static_cast<const std::byte*>(d.data), t.size};
     }
-    digests_[digest.name] = std::move(digest);
+  }
+  Sha256 hash = RINGLOAD_TRY(Sha256::create());
+  hash.update(bytes);
+  return hash.finish_hex();
+}
+
+// What arrived in the last round, to the sink (staged bytes through write(), kept until the sink's
+// finish), digests and ready callbacks. The worker is idle.
+Result<void> CollectiveLoad::deliver() {
+  bool wrote = false;
+  for (Received& r : received_) {
+    const SinkTensor& t = full_.tensors[r.tensor];
+    if (!r.staged.empty()) {
+      RINGLOAD_TRY_VOID(sink_.write(t.index, 0, r.staged, kNoSlot));
+      wrote = true;
+    }
+  }
+  if (wrote) RINGLOAD_TRY_VOID(sink_.finish());
+  for (Received& r : received_) {
+    const SinkTensor& t = full_.tensors[r.tensor];
+    TensorDigest digest{t.info->name, t.file_offset, t.size, {}, checkpoint_.files()[t.info->file].path};
+    if (options_.checksum_sha256) digest.sha256 = RINGLOAD_TRY(digest_of(r));
+    report_.received(std::move(digest), t.size);
     if (options_.on_tensor_ready) options_.on_tensor_ready(*t.info, sink_.destination(t.index));
   }
-  received.clear();
+  received_.clear();
   return {};
 }
 
-// Round `round`'s broadcasts have completed: its captured bytes are no longer needed.
-void CollectiveLoad::release_captures(std::uint32_t round) {
-  for (std::uint32_t i : rounds_.broadcasts(round)) {
-    if (captured_.erase(i) > 0) round_sink_->capture(i, {});
-  }
+std::optional<Error> CollectiveLoad::agree(const Result<void>& mine) {
+  RankStatus status = mine ? RankStatus{} : failed_status(mine.error());
+  status.plan_digest = plan_digest_;
+  auto statuses = timed([&] { return group_.exchange_status(status); });
+  if (!statuses) return std::move(statuses).error();
+  return group_failure(*statuses);
 }
 
-void CollectiveLoad::merge(const LoadReport& round) {
-  if (round.tensors == 0 && round.files.empty()) return;  // a round with nothing to read here
-  if (first_round_) {
-    report_.strategy = round.strategy;
-    report_.io_engine = round.io_engine;
-    report_.io_engine_reason = round.io_engine_reason;
-    report_.time_to_first_tensor_s = round.time_to_first_tensor_s;
-    report_.anon_rss_before_bytes = round.anon_rss_before_bytes;
-    first_round_ = false;
-  }
-  report_.bytes_read += round.bytes_read;
-  report_.read_busy_s += round.read_busy_s;
-  report_.copy_busy_s += round.copy_busy_s;
-  report_.release_busy_s += round.release_busy_s;
-  report_.staging_bytes = std::max(report_.staging_bytes, round.staging_bytes);
-  report_.staging_huge_pages = report_.staging_huge_pages || round.staging_huge_pages;
-  report_.staging_registered = report_.staging_registered || round.staging_registered;
-  report_.staging_pinned = report_.staging_pinned || round.staging_pinned;
-  report_.warnings.insert(report_.warnings.end(), round.warnings.begin(), round.warnings.end());
-  for (const TensorDigest& d : round.digests) digests_[d.name] = d;
-  for (const FileReport& f : round.files) {
-    auto same = std::find_if(report_.files.begin(), report_.files.end(),
-                             [&](const FileReport& mine) { return mine.path == f.path; });
-    if (same == report_.files.end()) {
-      report_.files.push_back(f);
-    } else {
-      same->bytes += f.bytes;
-      same->wall_s += f.wall_s;
+// The rounds: round m's broadcasts overlap round m + 1's reads.
+std::optional<Error> CollectiveLoad::run_rounds() {
+  RoundWorker worker([this](std::uint32_t round) { return load_round(round); });
+  Result<void> captured = capture_round(0);
+  if (captured) worker.start(0);
+  for (std::uint32_t round = 0; round < rounds_.rounds; ++round) {
+    Result<LoadReport> loaded = captured ? worker.wait() : Result<LoadReport>(captured.error());
+    if (round > 0) release_captures(round - 1);
+    Result<void> mine = loaded ? deliver() : Result<void>(loaded.error());
+    if (auto failure = agree(mine)) return failure;
+    report_.merge(*loaded);
+    const Result<void> sent = timed([&] { return broadcast_round(round); });
+    const bool next = sent && round + 1 < rounds_.rounds;
+    if (next) {
+      captured = capture_round(round + 1);
+      if (captured) worker.start(round + 1);
+    }
+    // Always waited for, a failed start included: what started writes into memory a failure frees.
+    const Result<void> waited = timed([&] { return group_.wait_broadcasts(); });
+    if (!sent || !waited) {
+      if (next && captured) (void)worker.wait();
+      Error e = !sent ? sent.error() : waited.error();
+      group_.abort(e);
+      return e;
     }
   }
+  release_captures(rounds_.rounds - 1);
+  return std::nullopt;
+}
+
+// The last word: a failure after the last round (delivering its bytes, the sink's finish, a
+// cancel) reaches every rank too.
+std::optional<Error> CollectiveLoad::finish_rounds() {
+  Result<void> mine = deliver();
+  if (mine) mine = sink_.finish();
+  if (mine && options_.cancel.cancelled()) mine = make_error(ErrorKind::cancelled, "the load was cancelled");
+  return agree(mine);
 }
 
 Result<LoadReport> CollectiveLoad::fail(Error error) {
@@ -266,98 +372,27 @@ Result<LoadReport> CollectiveLoad::fail(Error error) {
   return error;
 }
 
-LoadReport CollectiveLoad::finish() {
-  report_.path = checkpoint_.path();
-  report_.requested = options_.strategy;
-  report_.sink = std::string(sink_.name());
-  report_.bytes = full_.bytes;
-  report_.tensors = static_cast<std::uint32_t>(full_.tensors.size());
-  report_.wall_s = seconds_since(start_);
-  report_.gb_per_s = report_.wall_s > 0 ? static_cast<double>(report_.bytes) / report_.wall_s / 1e9 : 0;
-  for (const SinkTensor& t : full_.tensors) {
-    if (auto it = digests_.find(t.info->name); it != digests_.end()) report_.digests.push_back(it->second);
-  }
-  for (const CheckpointFile& f : checkpoint_.files()) {
-    if (auto cached = file_cache_stat(f.path)) {
-      report_.file_resident_pages_after += cached->resident_pages;
-      report_.file_total_pages += cached->total_pages;
-    }
-  }
-  if (auto after = process_memory()) {
-    report_.peak_rss_bytes = after->hwm_bytes;
-    report_.anon_rss_after_bytes = after->rss_anon_bytes;
-  }
-  report_.collective = figures_;
-  if (options_.on_finished) options_.on_finished(nullptr);
-  return std::move(report_);
-}
-
 Result<LoadReport> CollectiveLoad::run() {
   const auto storage_before = storage_read_bytes();
   const auto cpu_before = process_cpu_s();
   if (auto planned = plan(); !planned) {
-    // The others wait in round 0's exchange: tell them, so they end too.
-    (void)group_.exchange_status(failed_status(planned.error()));
-    return fail(std::move(planned).error());
+    // The others wait in round 0's exchange: this ends it for them, with the same verdict.
+    std::optional<Error> verdict = agree(planned);
+    return fail(verdict ? std::move(*verdict) : std::move(planned).error());
   }
-  auto timed = [this](auto&& call) {
-    const auto at = Clock::now();
-    auto out = call();
-    figures_.busy_s += seconds_since(at);
-    return out;
-  };
-  std::vector<Received> received;
-  std::optional<Error> failure;
-  {
-    RoundWorker worker([this](std::uint32_t round) { return load_round(round); });
-    capture_round(0);
-    worker.start(0);
-    for (std::uint32_t round = 0; round < rounds_.rounds && !failure; ++round) {
-      Result<LoadReport> loaded = worker.wait();
-      if (auto delivered = deliver(received); !delivered) loaded = std::move(delivered).error();
-      RankStatus mine;
-      if (!loaded) mine = failed_status(loaded.error());
-      auto statuses = timed([&] { return group_.exchange_status(mine); });
-      if (!statuses) {
-        failure = std::move(statuses).error();
-        break;
-      }
-      if (auto bad = group_failure(*statuses)) {
-        failure = std::move(*bad);
-        break;
-      }
-      merge(*loaded);
-      if (auto sent = timed([&] { return broadcast_round(round, received); }); !sent) {
-        failure = std::move(sent).error();
-        break;
-      }
-      if (round + 1 < rounds_.rounds) {
-        capture_round(round + 1);
-        worker.start(round + 1);
-      }
-      if (auto waited = timed([&] { return group_.wait_broadcasts(); }); !waited) {
-        failure = std::move(waited).error();
-        if (round + 1 < rounds_.rounds) (void)worker.wait();
-        break;
-      }
-      release_captures(round);
-    }
-  }  // the worker has stopped: the sink is this thread's alone
-  if (!failure) {
-    if (auto delivered = deliver(received); !delivered) failure = std::move(delivered).error();
-  }
-  if (!failure) {
-    if (auto finished = sink_.finish(); !finished) failure = std::move(finished).error();
-  }
+  std::optional<Error> failure = run_rounds();  // the worker has stopped: the sink is this thread's
+  if (!failure) failure = finish_rounds();
   if (failure) return fail(std::move(*failure));
+  LoadReport report = report_.finish(checkpoint_, full_, options_, sink_.name(), seconds_since(start_));
   if (auto after = storage_read_bytes(); after && storage_before && *after >= *storage_before) {
-    report_.storage_bytes_read = *after - *storage_before;
+    report.storage_bytes_read = *after - *storage_before;
   }
   // The whole process: the rounds' loads, hashing and the group's transfers.
   const auto [user_s, system_s] = process_cpu_s();
-  report_.cpu_user_s = user_s - cpu_before.first;
-  report_.cpu_system_s = system_s - cpu_before.second;
-  return finish();
+  report.cpu_user_s = user_s - cpu_before.first;
+  report.cpu_system_s = system_s - cpu_before.second;
+  if (options_.on_finished) options_.on_finished(nullptr);
+  return report;
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -100,9 +101,16 @@ Result<void> MpiGroup::start_broadcast(void* data, std::uint64_t bytes, std::uin
 
 Result<void> MpiGroup::wait_broadcasts() {
   const int rc = MPI_Waitall(static_cast<int>(pending_.size()), pending_.data(), MPI_STATUSES_IGNORE);
+  if (rc != MPI_SUCCESS) return mpi_error(rc, "MPI_Waitall of the broadcasts");  // still pending: abort()
   pending_.clear();
-  if (rc != MPI_SUCCESS) return mpi_error(rc, "MPI_Waitall of the broadcasts");
   return {};
+}
+
+void MpiGroup::abort(const Error& why) noexcept {
+  std::fprintf(stderr, "ringload: rank %u of %u: the MPI group failed (%s): aborting every rank\n", rank_,
+               world_, why.to_string().c_str());
+  (void)std::fflush(stderr);
+  MPI_Abort(comm_, 1);
 }
 
 }  // namespace ringload

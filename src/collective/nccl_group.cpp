@@ -1,8 +1,11 @@
 #include "ringload/nccl_group.hpp"
 
 #include <array>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include <fmt/format.h>
@@ -125,13 +128,25 @@ Result<void> NcclGroup::start_broadcast(void* data, std::uint64_t bytes, std::ui
 
 Result<void> NcclGroup::wait_broadcasts() {
   const DeviceScope scope(device_);
-  if (auto rc = cudaStreamSynchronize(stream_); rc != cudaSuccess)
-    return cuda_error(rc, "cudaStreamSynchronize");
-  ncclResult_t async = ncclSuccess;
-  if (auto rc = ncclCommGetAsyncError(comm_, &async); rc != ncclSuccess)
-    return nccl_error(rc, "ncclCommGetAsyncError");
-  if (async != ncclSuccess) return nccl_error(async, "a broadcast");
+  for (;;) {
+    const cudaError_t done = cudaStreamQuery(stream_);
+    if (done == cudaSuccess) break;
+    if (done != cudaErrorNotReady) return cuda_error(done, "cudaStreamQuery");
+    ncclResult_t async = ncclSuccess;
+    if (auto rc = ncclCommGetAsyncError(comm_, &async); rc != ncclSuccess) {
+      return nccl_error(rc, "ncclCommGetAsyncError");
+    }
+    if (async != ncclSuccess && async != ncclInProgress) return nccl_error(async, "a broadcast");
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
   return {};
+}
+
+void NcclGroup::abort(const Error& why) noexcept {
+  std::fprintf(stderr, "ringload: rank %u of %u: the NCCL group failed (%s): aborting the communicator\n",
+               rank_, world_, why.to_string().c_str());
+  if (comm_ != nullptr) ncclCommAbort(comm_);
+  comm_ = nullptr;
 }
 
 }  // namespace ringload

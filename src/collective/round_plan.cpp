@@ -25,7 +25,7 @@ RoundPlan plan_rounds(std::span<const SinkTensor> tensors, const std::vector<boo
   RoundPlan plan;
   plan.owner.assign(tensors.size(), kEveryRank);
   plan.round.assign(tensors.size(), 0);
-  world = std::max<std::uint32_t>(world, 1);
+  if (world <= 1) return plan;  // a group of one reads everything itself, in one round
   round_bytes = std::max<std::uint64_t>(round_bytes, 1);
   std::uint64_t shared = 0;
   for (std::size_t i = 0; i < tensors.size(); ++i) {

@@ -1,9 +1,11 @@
 // Who reads what, and when, in a collective load (collective.hpp): each tensor that travels has
 // one owner, the rank that reads it; owners take contiguous runs of the load order, balanced by
-// bytes, so every rank's reads stay large and sequential. Each owner's tensors fall into rounds of
-// at most round_bytes (a tensor larger than that is a round of its own). Tensors every rank reads
-// for itself (a slice rule's parts, empty tensors) are in round 0 and travel nowhere. Every rank
-// computes the same plan from the same inputs: the collective calls follow it in lock step.
+// bytes, so every rank's reads stay large and sequential. An owner's tensor goes to round
+// floor(bytes that owner has before it / round_bytes): a round holds less than round_bytes of a
+// rank's tensors plus the one that crosses the line. Tensors every rank reads for itself (a slice
+// rule's parts, empty tensors; every tensor in a group of one) are in round 0 and travel nowhere.
+// Every rank computes the same plan from the same inputs: the collective calls follow it in lock
+// step.
 #pragma once
 
 #include <cstdint>

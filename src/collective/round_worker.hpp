@@ -5,9 +5,12 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
+#include <new>
 #include <optional>
+#include <string>
 #include <thread>
 
 #include "ringload/pipeline.hpp"
@@ -55,9 +58,16 @@ class RoundWorker {
       const std::uint32_t round = *next_;
       next_.reset();
       lock.unlock();
-      Result<LoadReport> out = job_(round);
+      std::optional<Result<LoadReport>> out;
+      try {
+        out.emplace(job_(round));
+      } catch (const std::bad_alloc&) {
+        out.emplace(make_error(ErrorKind::out_of_memory, "out of memory while loading a round"));
+      } catch (const std::exception& e) {  // a round's failure must reach the group, not end the process
+        out.emplace(make_error(ErrorKind::io, std::string("a round's load failed: ") + e.what()));
+      }
       lock.lock();
-      result_.emplace(std::move(out));
+      result_.emplace(std::move(*out));
       changed_.notify_all();
     }
   }

@@ -8,6 +8,11 @@
 #include "base/utf8.hpp"
 
 namespace ringload {
+namespace {
+
+constexpr std::size_t kMessageAt = 2 + sizeof(std::uint64_t);  // ok, kind, plan digest, message
+
+}  // namespace
 
 RankStatus failed_status(const Error& e) {
   std::string message = e.to_string();
@@ -21,8 +26,10 @@ StatusRecord encode_status(const RankStatus& status) {
   StatusRecord record{};
   record[0] = status.ok ? 1 : 0;
   record[1] = static_cast<char>(status.kind);
-  const std::string_view message = utf8_prefix(status.message, kStatusRecordBytes - 3);  // a NUL stays
-  std::memcpy(record.data() + 2, message.data(), message.size());
+  std::memcpy(record.data() + 2, &status.plan_digest, sizeof status.plan_digest);
+  const std::string_view message =
+      utf8_prefix(status.message, kStatusRecordBytes - kMessageAt - 1);  // a NUL stays
+  std::memcpy(record.data() + kMessageAt, message.data(), message.size());
   return record;
 }
 
@@ -31,7 +38,8 @@ RankStatus decode_status(const char* record) {
   status.ok = record[0] != 0;
   status.kind = static_cast<ErrorKind>(
       std::min<unsigned>(static_cast<unsigned char>(record[1]), static_cast<unsigned>(kLastErrorKind)));
-  status.message.assign(record + 2, ::strnlen(record + 2, kStatusRecordBytes - 2));
+  std::memcpy(&status.plan_digest, record + 2, sizeof status.plan_digest);
+  status.message.assign(record + kMessageAt, ::strnlen(record + kMessageAt, kStatusRecordBytes - kMessageAt));
   return status;
 }
 

@@ -1,5 +1,5 @@
 // A rank's status as the groups exchange it: a fixed-size record (collectives move equal sizes
-// from every rank), ok, the error kind, then the message cut on a UTF-8 boundary.
+// from every rank): ok, the error kind, the plan digest, then the message cut on a UTF-8 boundary.
 #pragma once
 
 #include <array>

@@ -57,12 +57,33 @@ struct RankOutcome {
   std::uint64_t allocated_after = 0;
 };
 
-// Runs one collective load per rank, each on a thread of its own, with its own engine and sink.
-// `setup(rank, engine, options)` may inject a fault.
+// A null sink whose write() fails for bytes that do not come from a staging slot: the bytes the
+// group delivered, which a collective load writes after the rounds' reads.
+class FailingDeliverySink final : public Sink {
+ public:
+  [[nodiscard]] std::string_view name() const override { return "failing"; }
+  Result<void> prepare(std::span<const SinkTensor> tensors) override { return inner_.prepare(tensors); }
+  Result<void> write(std::uint32_t index, std::uint64_t offset, std::span<const std::byte> bytes,
+                     std::uint32_t slot) override {
+    if (slot == kNoSlot) return make_error(ErrorKind::io, "injected: the device refused the bytes", offset);
+    return inner_.write(index, offset, bytes, slot);
+  }
+  Result<void> finish() override { return {}; }
+  [[nodiscard]] Destination destination(std::uint32_t index) const override {
+    return inner_.destination(index);
+  }
+
+ private:
+  NullSink inner_;
+};
+
+// Runs one collective load per rank, each on a thread of its own, with its own engine and sink
+// (rank `failing_rank`'s a FailingDeliverySink). `setup(rank, engine, options, collective)` may
+// inject a fault or change the rank's options.
 template <class Setup>
 std::vector<RankOutcome> run_group(const Checkpoint& checkpoint, std::uint32_t world,
-                                   std::uint64_t round_bytes, bool null_sink, Strategy strategy,
-                                   Setup setup) {
+                                   std::uint64_t round_bytes, bool null_sink, Strategy strategy, Setup setup,
+                                   std::optional<std::uint32_t> failing_rank = std::nullopt) {
   test::ThreadGroupHub hub(world);
   std::vector<RankOutcome> outcomes(world);
   std::vector<std::thread> ranks;
@@ -72,12 +93,15 @@ std::vector<RankOutcome> run_group(const Checkpoint& checkpoint, std::uint32_t w
       LoadEngine engine;
       PipelineOptions options = test::small_ring(strategy);
       options.checksum_sha256 = true;
-      setup(rank, engine, options);
+      CollectiveOptions collective{.round_bytes = round_bytes};
+      setup(rank, engine, options, collective);
       HostSink host;
       NullSink null;
-      Sink& sink = null_sink ? static_cast<Sink&>(null) : host;
-      auto report = load_collective(engine, checkpoint, sink, options, group,
-                                    CollectiveOptions{.round_bytes = round_bytes});
+      FailingDeliverySink failing;
+      Sink& sink = failing_rank == rank ? static_cast<Sink&>(failing)
+                   : null_sink          ? static_cast<Sink&>(null)
+                                        : host;
+      auto report = load_collective(engine, checkpoint, sink, options, group, collective);
       RankOutcome& out = outcomes[rank];
       if (!report) {
         out.error = report.error();
@@ -117,8 +141,9 @@ TEST_F(CollectiveLoadTest, EveryRankGetsEveryTensorWhileTheGroupReadsTheCheckpoi
   for (const std::uint32_t world : {1U, 2U, 3U, 4U}) {
     for (const std::uint64_t round_bytes : {std::uint64_t{96} << 10, std::uint64_t{256} << 20}) {
       SCOPED_TRACE(testing::Message() << "world " << world << ", rounds of " << round_bytes);
-      const auto outcomes = run_group(*checkpoint_, world, round_bytes, false, Strategy::mmap_pipelined,
-                                      [](std::uint32_t, LoadEngine&, PipelineOptions&) {});
+      const auto outcomes =
+          run_group(*checkpoint_, world, round_bytes, false, Strategy::mmap_pipelined,
+                    [](std::uint32_t, LoadEngine&, PipelineOptions&, CollectiveOptions&) {});
       std::uint64_t read = 0;
       for (std::uint32_t rank = 0; rank < world; ++rank) {
         const RankOutcome& out = outcomes[rank];
@@ -149,7 +174,9 @@ TEST_F(CollectiveLoadTest, SlicedTensorsAreEachRanksOwnPartAndNeverTravel) {
   constexpr std::uint32_t kWorld = 3;
   const auto outcomes =
       run_group(*checkpoint_, kWorld, std::uint64_t{256} << 10, false, Strategy::mmap_pipelined,
-                [&](std::uint32_t, LoadEngine&, PipelineOptions& options) { options.slices = rules; });
+                [&](std::uint32_t, LoadEngine&, PipelineOptions& options, CollectiveOptions&) {
+                  options.slices = rules;
+                });
   std::uint64_t read = 0;
   for (std::uint32_t rank = 0; rank < kWorld; ++rank) {
     const RankOutcome& out = outcomes[rank];
@@ -184,7 +211,7 @@ TEST_F(CollectiveLoadTest, SlicedTensorsAreEachRanksOwnPartAndNeverTravel) {
 
 TEST_F(CollectiveLoadTest, ANullSinkIsHandedEveryByteThroughWrite) {
   const auto outcomes = run_group(*checkpoint_, 3, std::uint64_t{128} << 10, true, Strategy::mmap_pipelined,
-                                  [](std::uint32_t, LoadEngine&, PipelineOptions&) {});
+                                  [](std::uint32_t, LoadEngine&, PipelineOptions&, CollectiveOptions&) {});
   for (const RankOutcome& out : outcomes) {
     ASSERT_TRUE(out.report) << out.error->to_string();
     EXPECT_EQ(out.null_bytes_seen, reference_.total);
@@ -196,7 +223,7 @@ TEST_F(CollectiveLoadTest, ANullSinkIsHandedEveryByteThroughWrite) {
 TEST_F(CollectiveLoadTest, AReadErrorOnRankTwoEndsEveryRankNamingIt) {
   const auto outcomes =
       run_group(*checkpoint_, 4, std::uint64_t{96} << 10, false, Strategy::mmap_pipelined,
-                [](std::uint32_t rank, LoadEngine& engine, PipelineOptions&) {
+                [](std::uint32_t rank, LoadEngine& engine, PipelineOptions&, CollectiveOptions&) {
                   if (rank == 2)
                     engine.fault = [](std::uint64_t, std::uint64_t) -> std::int64_t { return -EIO; };
                 });
@@ -212,7 +239,7 @@ TEST_F(CollectiveLoadTest, AReadErrorOnRankTwoEndsEveryRankNamingIt) {
 TEST_F(CollectiveLoadTest, ACancelOnRankZeroEndsEveryRankNamingIt) {
   const auto outcomes =
       run_group(*checkpoint_, 4, std::uint64_t{96} << 10, false, Strategy::mmap_pipelined,
-                [](std::uint32_t rank, LoadEngine& engine, PipelineOptions& options) {
+                [](std::uint32_t rank, LoadEngine& engine, PipelineOptions& options, CollectiveOptions&) {
                   if (rank != 0) return;
                   engine.fault = [token = options.cancel](std::uint64_t, std::uint64_t) -> std::int64_t {
                     token.cancel();
@@ -229,15 +256,55 @@ TEST_F(CollectiveLoadTest, ACancelOnRankZeroEndsEveryRankNamingIt) {
 }
 
 TEST_F(CollectiveLoadTest, AShardIsRefusedOnEveryRank) {
-  const auto outcomes = run_group(*checkpoint_, 2, std::uint64_t{1} << 20, false, Strategy::mmap_pipelined,
-                                  [](std::uint32_t, LoadEngine&, PipelineOptions& options) {
-                                    options.shard_rank = 0;
-                                    options.shard_world = 2;
-                                  });
+  const auto outcomes =
+      run_group(*checkpoint_, 2, std::uint64_t{1} << 20, false, Strategy::mmap_pipelined,
+                [](std::uint32_t, LoadEngine&, PipelineOptions& options, CollectiveOptions&) {
+                  options.shard_rank = 0;
+                  options.shard_world = 2;
+                });
   for (const RankOutcome& out : outcomes) {
     ASSERT_TRUE(out.error);
     EXPECT_EQ(out.error->kind, ErrorKind::invalid_argument);
   }
+}
+
+// Each rank fails on its own, in a different place; every rank must end, naming it.
+void expect_all_fail_naming(const std::vector<RankOutcome>& outcomes, ErrorKind kind,
+                            const std::string& who) {
+  for (std::uint32_t rank = 0; rank < outcomes.size(); ++rank) {
+    const RankOutcome& out = outcomes[rank];
+    ASSERT_TRUE(out.error) << "rank " << rank << " succeeded";
+    EXPECT_EQ(out.error->kind, kind) << out.error->to_string();
+    EXPECT_NE(out.error->message.find(who), std::string::npos) << out.error->to_string();
+    EXPECT_EQ(out.allocated_after, 0U) << "rank " << rank << " kept its destinations";
+  }
+}
+
+TEST_F(CollectiveLoadTest, APlanOnlyRankOneCannotMakeEndsEveryRank) {
+  const auto outcomes =
+      run_group(*checkpoint_, 3, std::uint64_t{1} << 20, false, Strategy::mmap_pipelined,
+                [](std::uint32_t rank, LoadEngine&, PipelineOptions& options, CollectiveOptions&) {
+                  if (rank == 1) options.slices = {{"*", 7}};  // no tensor has an eighth dim
+                });
+  expect_all_fail_naming(outcomes, ErrorKind::invalid_argument, "rank 1 of 3");
+}
+
+TEST_F(CollectiveLoadTest, AFailureAfterTheLastRoundEndsEveryRank) {
+  // One round: rank 1's sink refuses what the group delivered, after every read is done.
+  const auto outcomes = run_group(
+      *checkpoint_, 2, std::uint64_t{1} << 30, true, Strategy::mmap_pipelined,
+      [](std::uint32_t, LoadEngine&, PipelineOptions&, CollectiveOptions&) {}, 1U);
+  expect_all_fail_naming(outcomes, ErrorKind::io, "rank 1 of 2");
+}
+
+TEST_F(CollectiveLoadTest, RanksThatPlanDifferentLoadsStopBeforeAnyBroadcast) {
+  const auto outcomes =
+      run_group(*checkpoint_, 2, std::uint64_t{1} << 20, false, Strategy::mmap_pipelined,
+                [](std::uint32_t rank, LoadEngine&, PipelineOptions&, CollectiveOptions& collective) {
+                  if (rank == 1) collective.round_bytes = std::uint64_t{96} << 10;
+                });
+  expect_all_fail_naming(outcomes, ErrorKind::invalid_argument, "planned a different load");
+  for (const RankOutcome& out : outcomes) EXPECT_EQ(out.bytes.size(), 0U);
 }
 
 }  // namespace

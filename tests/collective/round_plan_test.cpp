@@ -72,7 +72,7 @@ TEST(StatusRecordTest, RoundTripsAndCutsLongMessagesOnACharacterBoundary) {
   EXPECT_FALSE(failed.ok);
   EXPECT_EQ(failed.kind, ErrorKind::cancelled);
   EXPECT_LT(failed.message.size(), kStatusRecordBytes);
-  EXPECT_GT(failed.message.size(), kStatusRecordBytes - 8);
+  EXPECT_GT(failed.message.size(), kStatusRecordBytes - 24);
   EXPECT_EQ(long_message.rfind(failed.message, 0), 0U);
   EXPECT_FALSE(first_invalid_utf8(failed.message).has_value());
 }

@@ -108,5 +108,18 @@ for r in reports:
 PY
 done
 
+# A command line no rank can run still gives one JSON report per rank, and the job ends.
+timeout 60 "${mpirun[@]}" --output-filename "$tmp/bad" "$bin" load --mpi --json --mpi-round lots "$tmp/ckpt" \
+  >/dev/null 2>"$tmp/bad.stderr"
+check "a bad --mpi-round fails the job" test $? -ne 0 -a $? -ne 124
+check "a bad --mpi-round: every rank reports it as JSON" /usr/bin/python3 - "$tmp/bad" <<'PY'
+import glob, json, os, sys
+reports = [json.load(open(p)) for p in glob.glob(os.path.join(sys.argv[1], "*", "rank.*", "stdout"))]
+assert len(reports) == 4, f"{len(reports)} reports"
+for r in reports:
+    assert "--mpi-round" in r["error"] and r["error_kind"] == "invalid_argument", r
+    assert {"rank", "world", "storage_bytes_read", "bytes_received", "collective_busy_s"} <= r.keys(), r
+PY
+
 echo "mpi: $passed passed, $failed failed"
 [[ $failed == 0 ]]

@@ -58,6 +58,8 @@ class ThreadGroup final : public Collective {
     mine.clear();
     return {};
   }
+  // Its transfers are memcpy and cannot fail: nothing to abort.
+  void abort(const Error& /*why*/) noexcept override {}
   [[nodiscard]] std::uint64_t bytes_copied() const noexcept { return bytes_copied_; }
 
  private:

@@ -260,26 +260,27 @@ std::function<int()> add_load(CLI::App& app) {
     }
 
     if (opts->mpi) {
+      const auto given_rank = opts->rank.empty() ? std::nullopt : std::optional(options.rank);
+      const auto given_world = opts->world.empty() ? std::nullopt : std::optional(options.world);
+      MpiLoadArgs args{.path = opts->file,
+                       .make_sink = [opts, make_sink] { return make_sink(*opts); },
+                       .invalid = std::nullopt,
+                       .options = std::move(options),
+                       .round_bytes = 0,
+                       .json = opts->json,
+                       .rank = given_rank,
+                       .world = given_world};
       auto round = parse_size(opts->round_size);
       if (!round || *round == 0) {
-        fmt::print(stderr, "ringload load: --mpi-round '{}' is not a size\n", opts->round_size);
-        return kExitBadInput;
+        args.invalid = make_error(ErrorKind::invalid_argument,
+                                  fmt::format("--mpi-round '{}' is not a size", opts->round_size));
+      } else if (opts->hold_s >= 0 || opts->verify || !opts->trace.empty() || !opts->shard.empty()) {
+        args.invalid = make_error(ErrorKind::invalid_argument,
+                                  "--mpi does not combine with --hold, --verify, --trace or --shard");
+      } else {
+        args.round_bytes = *round;
       }
-      if (opts->hold_s >= 0 || opts->verify || !opts->trace.empty() || !opts->shard.empty()) {
-        fmt::print(stderr,
-                   "ringload load: --mpi does not combine with --hold, --verify, --trace or --shard\n");
-        return kExitBadInput;
-      }
-      auto sink = make_sink(*opts);
-      if (!sink) return fail(sink.error());
-      return run_mpi_load(
-          MpiLoadArgs{.path = opts->file,
-                      .sink = std::move(sink).value(),
-                      .options = std::move(options),
-                      .round_bytes = *round,
-                      .json = opts->json,
-                      .rank = opts->rank.empty() ? std::nullopt : std::optional(options.rank),
-                      .world = opts->world.empty() ? std::nullopt : std::optional(options.world)});
+      return run_mpi_load(std::move(args));
     }
 
     // Any checkpoint path; one file is loaded as a Model, so --hold can keep its mapping or heap copy.

@@ -2,7 +2,9 @@
 // through an MpiGroup over MPI_COMM_WORLD, and each rank prints its own report.
 #include <mpi.h>
 
+#include <array>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <string_view>
 
@@ -14,6 +16,7 @@
 #include "commands.hpp"
 #include "load_mpi.hpp"
 #include "load_report_json.hpp"
+#include "ringload/memstat.hpp"
 #include "ringload/mpi_group.hpp"
 #include "units.hpp"
 
@@ -52,11 +55,11 @@ void inject_test_fault(LoadEngine& engine, PipelineOptions& options, std::uint32
   const char* spec = std::getenv("RINGLOAD_TEST_MPI_FAULT");
   if (spec == nullptr) return;
   unsigned faulty = 0;
-  char kind[16] = {};
-  if (std::sscanf(spec, "%u:%15s", &faulty, kind) != 2 || faulty != rank) return;
-  if (std::string_view(kind) == "read") {
+  std::array<char, 16> kind{};
+  if (std::sscanf(spec, "%u:%15s", &faulty, kind.data()) != 2 || faulty != rank) return;
+  if (std::string_view(kind.data()) == "read") {
     engine.fault = [](std::uint64_t, std::uint64_t) -> std::int64_t { return -EIO; };
-  } else if (std::string_view(kind) == "cancel") {
+  } else if (std::string_view(kind.data()) == "cancel") {
     engine.fault = [token = options.cancel](std::uint64_t, std::uint64_t) -> std::int64_t {
       token.cancel();
       return 0;
@@ -64,65 +67,101 @@ void inject_test_fault(LoadEngine& engine, PipelineOptions& options, std::uint32
   }
 }
 
-int report_failure(const Error& e, std::uint32_t rank, std::uint32_t world, bool json) {
+int exit_code(const Error& e) {
+  return e.kind == ErrorKind::io || e.kind == ErrorKind::cancelled || e.kind == ErrorKind::out_of_memory ||
+                 e.kind == ErrorKind::no_device
+             ? kExitFailure
+             : kExitBadInput;
+}
+
+// This rank's one report of a failure: stderr, and with --json the same keys a success has.
+int report_failure(const Error& e, std::uint32_t rank, std::uint32_t world, bool json,
+                   std::optional<std::uint64_t> storage_before) {
   fmt::print(stderr, "ringload load: rank {} of {}: {}\n", rank, world, e.to_string());
   if (json) {
+    std::uint64_t storage = 0;
+    if (auto now = storage_read_bytes(); now && storage_before && *now >= *storage_before) {
+      storage = *now - *storage_before;
+    }
     const nlohmann::ordered_json j{{"rank", rank},
                                    {"world", world},
                                    {"error", e.to_string()},
-                                   {"error_kind", std::string(to_string(e.kind))}};
+                                   {"error_kind", std::string(to_string(e.kind))},
+                                   {"storage_bytes_read", storage},
+                                   {"bytes_received", 0},
+                                   {"collective_busy_s", 0.0}};
     fmt::print("{}\n", dump_json(j, 2));
   }
-  return e.kind == ErrorKind::io || e.kind == ErrorKind::cancelled || e.kind == ErrorKind::out_of_memory
-             ? kExitFailure
-             : kExitBadInput;
+  (void)std::fflush(stdout);
+  return exit_code(e);
+}
+
+// Everything this rank must have before the load; an error is told to the group (the other ranks
+// wait in the load's first status exchange) and reported.
+Result<std::unique_ptr<Sink>> prepare_rank(MpiLoadArgs& args, std::uint32_t rank, std::uint32_t world) {
+  if (args.invalid) return *args.invalid;
+  if ((args.rank && *args.rank != rank) || (args.world && *args.world != world)) {
+    return make_error(
+        ErrorKind::invalid_argument,
+        fmt::format("--rank/--world say {}/{}, MPI says rank {} of {}: under --mpi leave them out",
+                    args.rank.value_or(rank), args.world.value_or(world), rank, world));
+  }
+  return args.make_sink();
+}
+
+void print_text(const LoadReport& r) {
+  fmt::print(
+      "rank {} of {}: {} -> {}: {} in {} ({:.2f} GB/s); read from storage {}, received {}, "
+      "collective busy {}, {} rounds\n",
+      r.collective->rank, r.collective->world, r.path, r.sink, format_bytes(r.bytes),
+      format_seconds(r.wall_s), r.gb_per_s, format_bytes(r.storage_bytes_read),
+      format_bytes(r.collective->bytes_received), format_seconds(r.collective->busy_s), r.collective->rounds);
 }
 
 }  // namespace
 
 int run_mpi_load(MpiLoadArgs args) {
+  std::optional<std::uint64_t> storage_before;
+  if (auto read = storage_read_bytes()) storage_before = *read;
   const MpiSession session;
   if (!session.ok()) {
-    fmt::print(stderr, "ringload load: --mpi: MPI_Init_thread failed (run under mpirun)\n");
-    return kExitFailure;
+    return report_failure(make_error(ErrorKind::io, "--mpi: MPI_Init_thread failed (run it under mpirun)"), 0,
+                          1, args.json, storage_before);
   }
   auto group = MpiGroup::create(MPI_COMM_WORLD);
-  if (!group) return report_failure(group.error(), 0, 1, args.json);
+  if (!group) {
+    int rank = 0;
+    int world = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &world);
+    return report_failure(group.error(), static_cast<std::uint32_t>(rank), static_cast<std::uint32_t>(world),
+                          args.json, storage_before);
+  }
   const std::uint32_t rank = group->rank();
   const std::uint32_t world = group->world();
-  if ((args.rank && *args.rank != rank) || (args.world && *args.world != world)) {
-    return report_failure(
-        make_error(ErrorKind::invalid_argument,
-                   fmt::format("--rank/--world say {}/{}, MPI says rank {} of {}: under "
-                               "--mpi leave them out",
-                               args.rank.value_or(rank), args.world.value_or(world), rank, world)),
-        rank, world, args.json);
+  auto sink = prepare_rank(args, rank, world);
+  std::optional<Checkpoint> checkpoint;
+  if (sink) {
+    auto opened = Checkpoint::open(args.path);
+    if (opened) checkpoint.emplace(std::move(opened).value());
+    if (!opened) sink = std::move(opened).error();
   }
-  auto checkpoint = Checkpoint::open(args.path);
-  if (!checkpoint) {
-    // The other ranks wait in the load's first status exchange: this one ends it for them.
-    const Error& e = checkpoint.error();
-    (void)group->exchange_status(failed_status(e));
-    return report_failure(e, rank, world, args.json);
+  if (!sink) {
+    (void)group->exchange_status(failed_status(sink.error()));  // ends the others' first exchange
+    return report_failure(sink.error(), rank, world, args.json, storage_before);
   }
   LoadEngine engine;
   inject_test_fault(engine, args.options, rank);
   CollectiveOptions collective;
   if (args.round_bytes > 0) collective.round_bytes = args.round_bytes;
-  auto report = load_collective(engine, *checkpoint, *args.sink, args.options, *group, collective);
-  if (!report) return report_failure(report.error(), rank, world, args.json);
+  auto report = load_collective(engine, *checkpoint, **sink, args.options, *group, collective);
+  if (!report) return report_failure(report.error(), rank, world, args.json, storage_before);
   if (args.json) {
     fmt::print("{}\n", dump_json(report_json(*report, args.options.checksum_sha256), 2));
   } else {
-    const LoadReport& r = *report;
-    fmt::print(
-        "rank {} of {}: {} -> {}: {} in {} ({:.2f} GB/s); read from storage {}, received {}, "
-        "collective busy {}, {} rounds\n",
-        rank, world, r.path, r.sink, format_bytes(r.bytes), format_seconds(r.wall_s), r.gb_per_s,
-        format_bytes(r.storage_bytes_read), format_bytes(r.collective->bytes_received),
-        format_seconds(r.collective->busy_s), r.collective->rounds);
+    print_text(*report);
   }
-  std::fflush(stdout);
+  (void)std::fflush(stdout);
   return kExitOk;
 }
 
