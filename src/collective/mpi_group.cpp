@@ -84,17 +84,17 @@ Result<std::vector<RankStatus>> MpiGroup::exchange_status(const RankStatus& mine
 }
 
 Result<void> MpiGroup::start_broadcast(void* data, std::uint64_t bytes, std::uint32_t root) {
-  // MPI counts are ints: a tensor past 2 GiB goes in 1 GiB pieces.
+  // MPI counts are ints: a tensor past 2 GiB goes in 1 GiB pieces. Each request lives in pending_
+  // from the start, so wait_broadcasts() (or free()) completes it whatever happens after.
   constexpr std::uint64_t kPiece = 1ULL << 30;
   auto* at = static_cast<std::byte*>(data);
   for (std::uint64_t done = 0; done < bytes; done += kPiece) {
     const auto count = static_cast<int>(std::min(kPiece, bytes - done));
-    MPI_Request request = MPI_REQUEST_NULL;
-    if (int rc = MPI_Ibcast(at + done, count, MPI_BYTE, static_cast<int>(root), comm_, &request);
+    pending_.push_back(MPI_REQUEST_NULL);
+    if (int rc = MPI_Ibcast(at + done, count, MPI_BYTE, static_cast<int>(root), comm_, &pending_.back());
         rc != MPI_SUCCESS) {
       return mpi_error(rc, "MPI_Ibcast");
     }
-    pending_.push_back(request);
   }
   return {};
 }
@@ -107,8 +107,8 @@ Result<void> MpiGroup::wait_broadcasts() {
 }
 
 void MpiGroup::abort(const Error& why) noexcept {
-  std::fprintf(stderr, "ringload: rank %u of %u: the MPI group failed (%s): aborting every rank\n", rank_,
-               world_, why.to_string().c_str());
+  (void)std::fprintf(stderr, "ringload: rank %u of %u: the MPI group failed (%s): aborting every rank\n",
+                     rank_, world_, why.to_string().c_str());
   (void)std::fflush(stderr);
   MPI_Abort(comm_, 1);
 }

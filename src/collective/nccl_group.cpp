@@ -143,8 +143,9 @@ Result<void> NcclGroup::wait_broadcasts() {
 }
 
 void NcclGroup::abort(const Error& why) noexcept {
-  std::fprintf(stderr, "ringload: rank %u of %u: the NCCL group failed (%s): aborting the communicator\n",
-               rank_, world_, why.to_string().c_str());
+  (void)std::fprintf(stderr,
+                     "ringload: rank %u of %u: the NCCL group failed (%s): aborting the communicator\n",
+                     rank_, world_, why.to_string().c_str());
   if (comm_ != nullptr) ncclCommAbort(comm_);
   comm_ = nullptr;
 }

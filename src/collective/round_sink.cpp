@@ -6,7 +6,7 @@
 
 namespace ringload {
 
-RoundSink::RoundSink(Sink& real, std::span<const SinkTensor> all) : real_(real) {
+RoundSink::RoundSink(Sink& real, std::span<const SinkTensor> all) : real_(real), all_(all) {
   for (const SinkTensor& t : all) {
     if (t.info != nullptr) full_index_.emplace(t.info->name, t.index);
   }

@@ -25,7 +25,6 @@ class RoundSink final : public Sink {
   // Bytes written for tensor `full_index` are also copied to `buffer` (size: the tensor's); an
   // empty buffer ends that.
   void capture(std::uint32_t full_index, std::span<std::byte> buffer);
-  [[nodiscard]] bool discard_requested() const noexcept { return discard_requested_; }
 
   [[nodiscard]] std::string_view name() const override { return real_.name(); }
   [[nodiscard]] std::optional<int> staging_device() const override { return real_.staging_device(); }
@@ -37,14 +36,14 @@ class RoundSink final : public Sink {
   Result<void> wait_slot_idle(std::uint32_t slot) override { return real_.wait_slot_idle(slot); }
   Result<void> finish() override { return real_.finish(); }
   [[nodiscard]] Destination destination(std::uint32_t index) const override;
-  void discard() noexcept override { discard_requested_ = true; }
+  void discard() noexcept override {}  // the collective load discards the real sink once the group agrees
 
  private:
   Sink& real_;
+  std::span<const SinkTensor> all_;
   std::unordered_map<std::string_view, std::uint32_t> full_index_;  // name → index in `all`
   std::vector<std::uint32_t> round_to_full_;
   std::unordered_map<std::uint32_t, std::span<std::byte>> captures_;  // full index → buffer
-  bool discard_requested_ = false;
 };
 
 }  // namespace ringload

@@ -143,8 +143,11 @@ int run_mpi_load(MpiLoadArgs args) {
   std::optional<Checkpoint> checkpoint;
   if (sink) {
     auto opened = Checkpoint::open(args.path);
-    if (opened) checkpoint.emplace(std::move(opened).value());
-    if (!opened) sink = std::move(opened).error();
+    if (opened) {
+      checkpoint.emplace(std::move(opened).value());
+    } else {
+      sink = std::move(opened).error();
+    }
   }
   if (!sink) {
     (void)group->exchange_status(failed_status(sink.error()));  // ends the others' first exchange

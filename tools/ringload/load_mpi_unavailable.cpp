@@ -6,6 +6,7 @@
 
 namespace ringload::cli {
 
+// NOLINTNEXTLINE(performance-unnecessary-value-param): one signature for both builds; the MPI one keeps it
 int run_mpi_load(MpiLoadArgs /*args*/) {
   fmt::print(stderr,
              "ringload load: --mpi: this ringload was built without Open MPI (install libopenmpi-dev and "
