@@ -42,6 +42,7 @@ class LoadReport:
     cpu_user_s: float
     cpu_system_s: float
     peak_rss_bytes: int
+    storage_bytes_read: int
     anon_rss_before_bytes: int
     anon_rss_after_bytes: int
     file_resident_pages_after: int

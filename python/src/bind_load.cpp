@@ -140,6 +140,9 @@ void bind_report(py::module_& module) {
       .def_readonly("cpu_user_s", &LoadReport::cpu_user_s)
       .def_readonly("cpu_system_s", &LoadReport::cpu_system_s)
       .def_readonly("peak_rss_bytes", &LoadReport::peak_rss_bytes, "VmHWM of the process.")
+      .def_readonly("storage_bytes_read", &LoadReport::storage_bytes_read,
+                    "Bytes the process read from storage during the load (/proc/self/io read_bytes; cache "
+                    "hits excluded).")
       .def_readonly("anon_rss_before_bytes", &LoadReport::anon_rss_before_bytes)
       .def_readonly("anon_rss_after_bytes", &LoadReport::anon_rss_after_bytes)
       .def_readonly("file_resident_pages_after", &LoadReport::file_resident_pages_after)

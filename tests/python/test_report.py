@@ -15,7 +15,7 @@ REPORT_ATTRIBUTES = {  # the C++ LoadReport's fields (include/ringload/pipeline.
     "path": str, "requested": str, "strategy": str, "io_engine": str, "io_engine_reason": str, "sink": str, "bytes": int, "bytes_read": int, "tensors": int,
     "wall_s": float, "gb_per_s": float, "time_to_first_tensor_s": float, "read_busy_s": float,
     "copy_busy_s": float, "release_busy_s": float, "cpu_user_s": float, "cpu_system_s": float,
-    "peak_rss_bytes": int, "anon_rss_before_bytes": int, "anon_rss_after_bytes": int,
+    "peak_rss_bytes": int, "storage_bytes_read": int, "anon_rss_before_bytes": int, "anon_rss_after_bytes": int,
     "file_resident_pages_after": int, "file_total_pages": int, "staging_bytes": int, "staging_huge_pages": bool,
     "staging_registered": bool, "staging_pinned": bool, "warnings": list, "digests": list,
 }
@@ -50,6 +50,18 @@ def test_each_strategy_runs_as_asked_and_loads_the_same_bytes(gen, strategy):
     assert report.requested == strategy
     assert report.strategy == strategy or report.warnings, "a fallback must say why"
     assert [a.tobytes() for a in tensors.values()] == [t.data for t in spec.tensors]
+
+
+def test_storage_bytes_read_counts_reads_from_storage_not_cache_hits(gen):
+    path = gen("safetensors", "F16", size="8MiB")
+    _, report = ringload.load(path, strategy="uring", release=False)  # leaves the file cached
+    _, cached = ringload.load(path, strategy="mmap-pipelined")  # served by the page cache
+    assert cached.storage_bytes_read < cached.bytes // 10
+    try:
+        _, direct = ringload.load(path, strategy="pread-direct")  # O_DIRECT: from storage, cache or not
+    except ringload.Error as e:
+        pytest.skip(f"O_DIRECT does not work here: {e}")
+    assert direct.storage_bytes_read >= direct.bytes
 
 
 def test_release_false_leaves_the_file_cached(gen):
