@@ -7,6 +7,7 @@
 // group's own transport, which no exchange can carry, aborts the group.
 #include "collective/collective_load.hpp"
 
+#include <fcntl.h>
 #include <sys/resource.h>
 
 #include <chrono>
@@ -24,6 +25,8 @@
 #include "collective/round_sink.hpp"
 #include "collective/round_worker.hpp"
 #include "collective/status_record.hpp"
+#include "io/file.hpp"
+#include "io/page_cache.hpp"
 #include "pipeline/load_run.hpp"
 #include "pipeline/plan.hpp"
 #include "pipeline/slice.hpp"
@@ -128,6 +131,7 @@ class CollectiveLoad {
   Result<void> check_destinations();
   std::optional<Error> run_rounds();
   std::optional<Error> finish_rounds();
+  void release_files();
   std::optional<Error> agree(const Result<void>& mine);
   Result<LoadReport> load_round(std::uint32_t round);
   Result<void> capture_round(std::uint32_t round);
@@ -230,7 +234,7 @@ Result<LoadReport> CollectiveLoad::load_round(std::uint32_t round) {
   o.tensor_names = std::move(names);
   o.on_progress = nullptr;
   o.on_finished = nullptr;  // fired once, for the whole load
-  return run_load(engine_, checkpoint_, *round_sink_, o);
+  return run_round_load(engine_, checkpoint_, *round_sink_, o);
 }
 
 // Where the bytes this rank reads in `round` and broadcasts go besides the sink. Only while the
@@ -358,12 +362,24 @@ std::optional<Error> CollectiveLoad::run_rounds() {
 }
 
 // The last word: a failure after the last round (delivering its bytes, the sink's finish, a
-// cancel) reaches every rank too.
+// cancel) reaches every rank too. Before it, what the rounds left cached (the header pages of files
+// a round did not read) is released: nothing stays behind.
 std::optional<Error> CollectiveLoad::finish_rounds() {
+  release_files();
   Result<void> mine = deliver();
   if (mine) mine = sink_.finish();
   if (mine && options_.cancel.cancelled()) mine = make_error(ErrorKind::cancelled, "the load was cancelled");
   return agree(mine);
+}
+
+// Drops every file's page cache (advice: a failure is a warning in the report, never the load's).
+void CollectiveLoad::release_files() {
+  if (!options_.release) return;
+  for (const CheckpointFile& f : checkpoint_.files()) {
+    auto fd = UniqueFd::open(f.path, O_RDONLY);
+    auto dropped = fd ? drop_file_cache(fd->get(), 0, 0, f.path) : Result<void>(fd.error());
+    if (!dropped) report_.warn(dropped.error().to_string());
+  }
 }
 
 Result<LoadReport> CollectiveLoad::fail(Error error) {

@@ -19,6 +19,7 @@ class CollectiveReport {
   // A tensor another rank read, as it arrived here.
   void received(TensorDigest digest, std::uint64_t bytes);
   [[nodiscard]] CollectiveFigures& figures() noexcept { return figures_; }
+  void warn(std::string warning) { report_.warnings.push_back(std::move(warning)); }
 
   // The report of the whole load: digests in load order (`plan`), totals, residency of every file.
   [[nodiscard]] LoadReport finish(const Checkpoint& checkpoint, const Plan& plan,

@@ -262,4 +262,11 @@ Result<LoadReport> run_load(LoadEngine& engine, const Checkpoint& checkpoint, Si
   return run_to_end(run);
 }
 
+Result<LoadReport> run_round_load(LoadEngine& engine, const Checkpoint& checkpoint, Sink& sink,
+                                  const PipelineOptions& options) {
+  LoadRun run(engine, checkpoint, sink, options);
+  run.leave_unread_files_alone();
+  return run_to_end(run);
+}
+
 }  // namespace ringload

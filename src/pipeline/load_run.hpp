@@ -43,6 +43,12 @@ class LoadRun {
   LoadRun& operator=(LoadRun&&) = delete;
   ~LoadRun();
 
+  // A file none of whose tensors this load takes is not opened (so neither read nor released)
+  // instead of opened and released. For a collective load's rounds: releasing such a file drops
+  // header pages the rank reading it is about to use, and it reads them again; the collective load
+  // releases every file itself once all its rounds are done. Before begin().
+  void leave_unread_files_alone() noexcept { leave_unread_files_alone_ = true; }
+
   Result<void> begin();
   // Moves bytes until the load is done (true), or until `yield` asks for the io thread after a
   // quantum (false: every slot is idle again, so another load may use the whole ring).
@@ -111,6 +117,7 @@ class LoadRun {
   std::vector<ChunkDone> arrived_;      // per chunk: where its bytes are once read
   bool finished_ = false;               // on_finished has fired
   bool strategy_reported_ = false;      // report_.strategy is the first opened file's
+  bool leave_unread_files_alone_ = false;
 };
 
 // begin → step(all) → finish through `engine`, abandon on failure: what Loader::load and load_into
@@ -119,5 +126,8 @@ Result<LoadReport> run_load(LoadEngine& engine, const Model& model, Sink& sink,
                             const PipelineOptions& options);
 Result<LoadReport> run_load(LoadEngine& engine, const Checkpoint& checkpoint, Sink& sink,
                             const PipelineOptions& options);
+// A collective load's round (see LoadRun::leave_unread_files_alone).
+Result<LoadReport> run_round_load(LoadEngine& engine, const Checkpoint& checkpoint, Sink& sink,
+                                  const PipelineOptions& options);
 
 }  // namespace ringload

@@ -89,10 +89,10 @@ Result<void> LoadRun::begin() {
 Result<void> LoadRun::open_next_file() {
   const std::uint32_t f = next_file_++;
   if (!window_) window_.emplace();
-  if (PlannedFile& wanted = plan_->files[f]; wanted.end_tensor == wanted.first_tensor) {
-    // Nothing of this file is loaded (the name filter, a collective load's round): it is not
-    // opened, so neither read nor released. Releasing it would drop header pages another process
-    // (a rank reading that file) is about to use, and it would read them again.
+  if (PlannedFile& wanted = plan_->files[f];
+      leave_unread_files_alone_ && wanted.end_tensor == wanted.first_tensor) {
+    // Nothing of this file is loaded in this round of a collective load: left alone (see
+    // leave_unread_files_alone).
     wanted.planned = true;
     wanted.first_chunk = wanted.end_chunk = static_cast<std::uint32_t>(plan_->chunks.size());
     report_.files[f] = FileReport{.path = files_.path(f), .bytes = 0, .strategy = options_.strategy};

@@ -3,6 +3,8 @@
 // up to the checkpoint once (plus alignment slack), not W times; each rank receives exactly what it
 // did not read; a null sink gets the bytes through write(); a read error on one rank, or a cancel,
 // ends every rank with an error naming it and frees every sink.
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <cerrno>
@@ -14,6 +16,7 @@
 
 #include "collective/collective_load.hpp"
 #include "ringload/checkpoint.hpp"
+#include "ringload/memstat.hpp"
 #include "support/checkpoints.hpp"
 #include "support/pipeline.hpp"
 #include "support/temp_dir.hpp"
@@ -207,6 +210,26 @@ TEST_F(CollectiveLoadTest, SlicedTensorsAreEachRanksOwnPartAndNeverTravel) {
   }
   // Every rank read its own parts and 1/W of the rest: the checkpoint once, not W times.
   EXPECT_LE(read, reference_.total + kAlignmentSlack * 2 * kShards * kWorld * 8);
+}
+
+TEST_F(CollectiveLoadTest, NothingOfTheCheckpointStaysCached) {
+  // Only the first file's tensors: no round opens the others, whose header pages opening the
+  // checkpoint cached; the load still leaves none of them behind.
+  std::vector<std::string> names;
+  const CheckpointFile& first = checkpoint_->files()[0];
+  for (std::uint32_t i = 0; i < first.tensor_count; ++i)
+    names.push_back(checkpoint_->tensors()[first.first_tensor + i].name);
+  ::sync();  // written back: a dirty page cannot be released, and the check would pass for nothing
+  for (const CheckpointFile& f : checkpoint_->files()) (void)test::read_text(f.path);  // all cached
+  const auto outcomes = run_group(*checkpoint_, 3, std::uint64_t{256} << 10, false, Strategy::mmap_pipelined,
+                                  [&](std::uint32_t, LoadEngine&, PipelineOptions& options,
+                                      CollectiveOptions&) { options.tensor_names = names; });
+  for (const RankOutcome& out : outcomes) ASSERT_TRUE(out.report) << out.error->to_string();
+  for (const CheckpointFile& f : checkpoint_->files()) {
+    auto cached = file_cache_stat(f.path);
+    ASSERT_TRUE(cached) << cached.error().to_string();
+    EXPECT_EQ(cached->resident_pages, 0U) << f.path;
+  }
 }
 
 TEST_F(CollectiveLoadTest, ANullSinkIsHandedEveryByteThroughWrite) {

@@ -18,10 +18,8 @@
 
 #include "io/page_cache.hpp"
 #include "ringload/checkpoint.hpp"
-#include "ringload/memstat.hpp"
 #include "ringload/pipeline.hpp"
 #include "support/build_bytes.hpp"
-#include "support/checkpoints.hpp"
 #include "support/pipeline.hpp"
 #include "support/process_counts.hpp"
 #include "support/temp_dir.hpp"
@@ -186,33 +184,6 @@ TEST(CheckpointLoadSelection, NamesAndShardsApplyAcrossTheSet) {
   EXPECT_EQ(none.error().kind, ErrorKind::not_found);
   EXPECT_EQ(none.error().tensor, "z.w9");
   EXPECT_EQ(none.error().path, dir.path().string());
-}
-
-// A file none of whose tensors is loaded is neither opened nor released: its cached pages (another
-// process may be reading it, as a collective load's other ranks are) stay where they were.
-TEST(CheckpointLoadSelection, FilesWithNothingToLoadAreLeftAlone) {
-  test::TempDir dir;
-  const auto shards = five_shards(dir);
-  auto ckpt = Checkpoint::open(dir.path());
-  ASSERT_TRUE(ckpt) << ckpt.error().to_string();
-  // Cache shard 3 whole by reading it, written back first (a dirty page cannot be released, so
-  // the check would pass whatever the load did).
-  ::sync();
-  const std::string text = test::read_text(shards[3]);
-  auto before = file_cache_stat(shards[3]);
-  ASSERT_TRUE(before) << before.error().to_string();
-  if (before->resident_pages != before->total_pages)
-    GTEST_SKIP() << "the page cache does not keep a file just read";
-  PipelineOptions options = small_ring(Strategy::mmap_pipelined);
-  options.tensor_names = {"a.w0"};  // shard 0 only
-  HostSink sink;
-  auto report = load_into(*ckpt, sink, options);
-  ASSERT_TRUE(report) << report.error().to_string();
-  ASSERT_EQ(report->files.size(), shards.size());
-  EXPECT_EQ(report->files[3].bytes, 0U);
-  auto after = file_cache_stat(shards[3]);
-  ASSERT_TRUE(after) << after.error().to_string();
-  EXPECT_EQ(after->resident_pages, before->total_pages) << "a file the load did not read was released";
 }
 
 // 300 shards of 3 tensors: the load keeps a few files open at a time, never all of them.
