@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "collective/status_record.hpp"
+#include "sink/cuda_call.hpp"
 
 namespace ringload {
 namespace {
@@ -18,29 +19,6 @@ namespace {
 Error nccl_error(ncclResult_t rc, std::string_view what) {
   return make_error(ErrorKind::io, fmt::format("{} failed: {}", what, ncclGetErrorString(rc)));
 }
-
-Error cuda_error(cudaError_t rc, std::string_view what) {
-  return make_error(
-      rc == cudaErrorNoDevice || rc == cudaErrorInsufficientDriver ? ErrorKind::no_device : ErrorKind::io,
-      fmt::format("{} failed: {}", what, cudaGetErrorString(rc)));
-}
-
-// Makes `device` current for its scope and restores the caller's.
-class DeviceScope {
- public:
-  explicit DeviceScope(int device) {
-    if (cudaGetDevice(&previous_) != cudaSuccess) previous_ = -1;
-    if (previous_ != device) cudaSetDevice(device);
-  }
-  DeviceScope(const DeviceScope&) = delete;
-  DeviceScope& operator=(const DeviceScope&) = delete;
-  ~DeviceScope() {
-    if (previous_ >= 0) cudaSetDevice(previous_);
-  }
-
- private:
-  int previous_ = -1;
-};
 
 }  // namespace
 
@@ -79,38 +57,32 @@ NcclGroup::~NcclGroup() { free(); }
 
 void NcclGroup::free() noexcept {
   if (status_buffer_ == nullptr) return;
-  const DeviceScope scope(device_);
+  // Best effort, as destruction must be: freed even where the device cannot be made current.
+  const auto guard = cuda::DeviceGuard::enter(device_);
   cudaStreamSynchronize(stream_);  // a broadcast of a failed load may still run
   cudaFree(status_buffer_);
   status_buffer_ = nullptr;
 }
 
 Result<std::vector<RankStatus>> NcclGroup::exchange_status(const RankStatus& mine) {
-  const DeviceScope scope(device_);
+  const auto guard = RINGLOAD_TRY(cuda::DeviceGuard::enter(device_));
   if (status_buffer_ == nullptr) {
-    if (auto rc = cudaMalloc(&status_buffer_, kStatusRecordBytes * world_); rc != cudaSuccess) {
-      return cuda_error(rc, "cudaMalloc of the status buffer");
-    }
+    RINGLOAD_TRY_VOID(cuda::check(cudaMalloc(&status_buffer_, kStatusRecordBytes * world_), "cudaMalloc"));
   }
   const StatusRecord record = encode_status(mine);
   auto* slots = static_cast<char*>(status_buffer_);
-  if (auto rc = cudaMemcpyAsync(slots + rank_ * kStatusRecordBytes, record.data(), kStatusRecordBytes,
-                                cudaMemcpyHostToDevice, stream_);
-      rc != cudaSuccess) {
-    return cuda_error(rc, "cudaMemcpyAsync of this rank's status");
-  }
+  RINGLOAD_TRY_VOID(cuda::check(cudaMemcpyAsync(slots + rank_ * kStatusRecordBytes, record.data(),
+                                                kStatusRecordBytes, cudaMemcpyHostToDevice, stream_),
+                                "cudaMemcpyAsync"));
   if (auto rc = ncclAllGather(slots + rank_ * kStatusRecordBytes, slots, kStatusRecordBytes, ncclChar, comm_,
                               stream_);
       rc != ncclSuccess) {
     return nccl_error(rc, "ncclAllGather of the ranks' status");
   }
   std::vector<char> all(kStatusRecordBytes * world_);
-  if (auto rc = cudaMemcpyAsync(all.data(), slots, all.size(), cudaMemcpyDeviceToHost, stream_);
-      rc != cudaSuccess) {
-    return cuda_error(rc, "cudaMemcpyAsync of the ranks' status");
-  }
-  if (auto rc = cudaStreamSynchronize(stream_); rc != cudaSuccess)
-    return cuda_error(rc, "cudaStreamSynchronize");
+  RINGLOAD_TRY_VOID(cuda::check(
+      cudaMemcpyAsync(all.data(), slots, all.size(), cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync"));
+  RINGLOAD_TRY_VOID(cuda::check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"));
   std::vector<RankStatus> statuses;
   for (std::uint32_t r = 0; r < world_; ++r)
     statuses.push_back(decode_status(all.data() + r * kStatusRecordBytes));
@@ -118,7 +90,7 @@ Result<std::vector<RankStatus>> NcclGroup::exchange_status(const RankStatus& min
 }
 
 Result<void> NcclGroup::start_broadcast(void* data, std::uint64_t bytes, std::uint32_t root) {
-  const DeviceScope scope(device_);
+  const auto guard = RINGLOAD_TRY(cuda::DeviceGuard::enter(device_));
   if (auto rc = ncclBroadcast(data, data, bytes, ncclChar, static_cast<int>(root), comm_, stream_);
       rc != ncclSuccess) {
     return nccl_error(rc, "ncclBroadcast");
@@ -127,11 +99,11 @@ Result<void> NcclGroup::start_broadcast(void* data, std::uint64_t bytes, std::ui
 }
 
 Result<void> NcclGroup::wait_broadcasts() {
-  const DeviceScope scope(device_);
+  const auto guard = RINGLOAD_TRY(cuda::DeviceGuard::enter(device_));
   for (;;) {
     const cudaError_t done = cudaStreamQuery(stream_);
     if (done == cudaSuccess) break;
-    if (done != cudaErrorNotReady) return cuda_error(done, "cudaStreamQuery");
+    if (done != cudaErrorNotReady) return cuda::error(done, "cudaStreamQuery");
     ncclResult_t async = ncclSuccess;
     if (auto rc = ncclCommGetAsyncError(comm_, &async); rc != ncclSuccess) {
       return nccl_error(rc, "ncclCommGetAsyncError");
