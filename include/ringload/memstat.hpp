@@ -32,6 +32,17 @@ struct ProcessMemory {
 // hits not. not_found where the kernel keeps no per-task I/O accounting.
 [[nodiscard]] Result<std::uint64_t> storage_read_bytes(pid_t pid = 0);
 
+// What this process read from storage since the meter was made: storage_read_bytes' difference,
+// 0 where the kernel keeps no I/O accounting (LoadReport::storage_bytes_read).
+class StorageReadMeter {
+ public:
+  StorageReadMeter();
+  [[nodiscard]] std::uint64_t bytes() const;
+
+ private:
+  std::optional<std::uint64_t> start_;
+};
+
 struct ZramStat {
   bool present = false;      // /sys/block/zram0 exists
   bool initialised = false;  // disksize > 0

@@ -179,16 +179,11 @@ Result<void> CollectiveLoad::plan() {
                       "a shard (shard_world > 1) cuts every tensor for a load of its own; a group load "
                       "delivers whole tensors: give per-rank parts as slice rules instead");
   }
-  PlanOptions selection;
-  selection.tensor_names = options_.tensor_names;
-  selection.slices = options_.slices;
-  selection.slice_rank = group_.rank();
-  selection.slice_world = group_.world();
   std::vector<Format> formats;
   for (const CheckpointFile& f : checkpoint_.files()) formats.push_back(f.format);
-  selection.file_formats = formats;
-  full_ = RINGLOAD_TRY(
-      select_tensors(checkpoint_.tensors(), checkpoint_.files().size(), selection, checkpoint_.path()));
+  // options_ carries the group's rank and world (the constructor set them) for the slice rules.
+  full_ = RINGLOAD_TRY(select_tensors(checkpoint_.tensors(), checkpoint_.files().size(),
+                                      selection_options(options_, formats), checkpoint_.path()));
   std::vector<bool> own_part(full_.tensors.size(), false);
   for (std::size_t i = 0; i < own_part.size(); ++i) {
     own_part[i] = matching_slice_rule(full_.tensors[i].info->name, options_.slices) != nullptr;
@@ -389,7 +384,7 @@ Result<LoadReport> CollectiveLoad::fail(Error error) {
 }
 
 Result<LoadReport> CollectiveLoad::run() {
-  const auto storage_before = storage_read_bytes();
+  const StorageReadMeter storage_read;
   const auto cpu_before = process_cpu_s();
   if (auto planned = plan(); !planned) {
     // The others wait in round 0's exchange: this ends it for them, with the same verdict.
@@ -400,9 +395,7 @@ Result<LoadReport> CollectiveLoad::run() {
   if (!failure) failure = finish_rounds();
   if (failure) return fail(std::move(*failure));
   LoadReport report = report_.finish(checkpoint_, full_, options_, sink_.name(), seconds_since(start_));
-  if (auto after = storage_read_bytes(); after && storage_before && *after >= *storage_before) {
-    report.storage_bytes_read = *after - *storage_before;
-  }
+  report.storage_bytes_read = storage_read.bytes();
   // The whole process: the rounds' loads, hashing and the group's transfers.
   const auto [user_s, system_s] = process_cpu_s();
   report.cpu_user_s = user_s - cpu_before.first;

@@ -85,6 +85,16 @@ Result<std::uint64_t> storage_read_bytes(pid_t pid) {
   return e;
 }
 
+StorageReadMeter::StorageReadMeter() {
+  if (auto read = storage_read_bytes()) start_ = *read;
+}
+
+std::uint64_t StorageReadMeter::bytes() const {
+  if (!start_) return 0;
+  auto now = storage_read_bytes();
+  return now && *now >= *start_ ? *now - *start_ : 0;
+}
+
 Result<ZramStat> zram_stat(const std::filesystem::path& device) {
   ZramStat z;
   std::error_code ec;

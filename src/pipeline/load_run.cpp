@@ -215,7 +215,7 @@ Result<LoadReport> LoadRun::finish() {
                             .tensors = static_cast<std::uint32_t>(plan_->tensors.size()),
                             .wall_s = delivery_->now(),
                             .cpu = cpu_,
-                            .storage_read_at_begin = storage_read_at_begin_};
+                            .storage_bytes_read = storage_read_ ? storage_read_->bytes() : 0};
   complete_report(report_, inputs, spans_, options_.record_timeline);
   finished_ = true;
   if (options_.on_finished) options_.on_finished(nullptr);

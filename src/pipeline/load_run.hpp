@@ -24,6 +24,7 @@
 #include "pipeline/report.hpp"
 #include "pipeline/source.hpp"
 #include "pipeline/uring_reader.hpp"
+#include "ringload/memstat.hpp"
 #include "ringload/pipeline.hpp"
 
 namespace ringload {
@@ -99,7 +100,7 @@ class LoadRun {
   PipelineOptions options_;
   Delivery::Clock::time_point start_ = Delivery::Clock::now();
   CpuTimes cpu_;  // summed over begin, steps and finish: other loads' turns excluded
-  std::optional<std::uint64_t> storage_read_at_begin_;  // /proc/self/io read_bytes
+  std::optional<StorageReadMeter> storage_read_;  // from begin()
   LoadReport report_;
   std::unique_ptr<UringReader> uring_reader_;  // declared before the sources that use it
   // pread-direct's threads: the load's own, so that every file of it shares them and none

@@ -35,18 +35,11 @@ Result<void> check_geometry(const PipelineOptions& options) {
 }
 
 PlanOptions plan_options(const PipelineOptions& options, const SourceNeeds& needs, const LoadFiles& files) {
-  PlanOptions plan;
+  PlanOptions plan = selection_options(options, files.formats());
   plan.slot_size = needs.max_chunk != 0 ? needs.max_chunk : options.slot_size;
   plan.alignment = needs.alignment;
   plan.max_gap = options.read_size;
   plan.per_tensor = needs.per_tensor;
-  plan.tensor_names = options.tensor_names;
-  plan.shard_rank = options.shard_rank;
-  plan.shard_world = options.shard_world;
-  plan.slices = options.slices;
-  plan.slice_rank = options.rank;
-  plan.slice_world = options.world;
-  plan.file_formats = files.formats();
   return plan;
 }
 
@@ -69,7 +62,7 @@ Result<void> LoadRun::begin() {
   report_.requested = options_.strategy;
   report_.sink = std::string(sink_.name());
   if (auto before = process_memory()) report_.anon_rss_before_bytes = before->rss_anon_bytes;
-  if (auto read = storage_read_bytes()) storage_read_at_begin_ = *read;
+  storage_read_.emplace();
   if (auto ok = check_geometry(options_); !ok) return located(std::move(ok).error());
   auto selected =
       select_tensors(files_.tensors(), files_.count(), plan_options(options_, {}, files_), files_.path());

@@ -147,6 +147,18 @@ Result<void> take_part(Plan& plan, const TensorInfo& t, const PlanOptions& optio
 
 }  // namespace
 
+PlanOptions selection_options(const PipelineOptions& options, std::span<const Format> file_formats) {
+  PlanOptions plan;
+  plan.tensor_names = options.tensor_names;
+  plan.shard_rank = options.shard_rank;
+  plan.shard_world = options.shard_world;
+  plan.slices = options.slices;
+  plan.slice_rank = options.rank;
+  plan.slice_world = options.world;
+  plan.file_formats = file_formats;
+  return plan;
+}
+
 Result<Plan> select_tensors(std::span<const TensorInfo> all, std::size_t file_count,
                             const PlanOptions& options, const std::string& path) {
   RINGLOAD_TRY_VOID(check_parts(options));

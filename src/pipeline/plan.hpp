@@ -90,6 +90,13 @@ struct PlanOptions {
   std::span<const Format> file_formats;
 };
 
+// The selection part of PlanOptions as a load's options ask for it (names, shard, slice rules with
+// rank and world), for the files of `file_formats`; the chunk geometry stays at its defaults. The
+// load itself, `ringload load --verify` and a collective load's plan select alike through it.
+// The spans point into `options` and `file_formats`, which must outlive the result.
+[[nodiscard]] PlanOptions selection_options(const PipelineOptions& options,
+                                            std::span<const Format> file_formats);
+
 // The tensors a load takes from `all` (load order; TensorInfo::file < file_count): the name filter
 // and each tensor's shard slice, across every file. No chunk yet: plan_file makes them, file by
 // file, when the file is opened (its alignment is known only then). `path` names the set in errors.

@@ -67,11 +67,7 @@ void complete_report(LoadReport& report, const ReportInputs& in, std::vector<Tim
     report.peak_rss_bytes = after->hwm_bytes;
     report.anon_rss_after_bytes = after->rss_anon_bytes;
   }
-  if (in.storage_read_at_begin) {
-    if (auto now = storage_read_bytes(); now && *now >= *in.storage_read_at_begin) {
-      report.storage_bytes_read = *now - *in.storage_read_at_begin;
-    }
-  }
+  report.storage_bytes_read = in.storage_bytes_read;
   if (keep_timeline) report.timeline = std::move(spans);
 }
 

@@ -41,7 +41,7 @@ struct ReportInputs {
   std::uint32_t tensors = 0;
   double wall_s = 0;
   CpuTimes cpu;
-  std::optional<std::uint64_t> storage_read_at_begin;  // /proc/self/io read_bytes, if readable
+  std::uint64_t storage_bytes_read = 0;
 };
 
 // Fills the totals of `report` (already holding what was set along the way: the files' release

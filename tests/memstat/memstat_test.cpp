@@ -1,9 +1,12 @@
 #include "ringload/memstat.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -75,6 +78,38 @@ TEST(Memstat, FileCacheStatReportsBytesAndMethod) {
   EXPECT_EQ(s->total_pages, 3U);
   EXPECT_LE(s->resident_bytes, 10000U);
   EXPECT_TRUE(s->method == "cachestat" || s->method == "mincore") << s->method;
+}
+
+}  // namespace
+}  // namespace ringload
+
+namespace ringload {
+namespace {
+
+// O_DIRECT reads come from storage whatever the page cache holds: the meter counts every byte.
+TEST(Memstat, StorageReadMeterCountsDirectReads) {
+  if (!storage_read_bytes()) GTEST_SKIP() << "no /proc/self/io: " << storage_read_bytes().error().to_string();
+  test::TempDir dir;
+  const auto path = dir.file("direct.bin");
+  constexpr std::size_t kBytes = 1 << 20;
+  {
+    const std::vector<char> bytes(kBytes, 'x');
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+    ASSERT_EQ(::fsync(fd), 0);
+    ::close(fd);
+  }
+  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
+  if (fd < 0) GTEST_SKIP() << "O_DIRECT refused here: " << std::strerror(errno);
+  void* buffer = nullptr;
+  ASSERT_EQ(::posix_memalign(&buffer, 4096, kBytes), 0);
+  const std::unique_ptr<void, decltype(&std::free)> owned(buffer, &std::free);
+  const StorageReadMeter meter;
+  const ssize_t got = ::pread(fd, buffer, kBytes, 0);
+  ::close(fd);
+  ASSERT_EQ(got, static_cast<ssize_t>(kBytes));
+  EXPECT_GE(meter.bytes(), kBytes);
 }
 
 }  // namespace

@@ -35,15 +35,8 @@ template <class BytesOf>
 Result<std::uint32_t> verify_destinations(std::span<const TensorInfo> all, std::span<const Format> formats,
                                           const std::string& path, BytesOf bytes_of, const Sink& sink,
                                           const PipelineOptions& options) {
-  PlanOptions plan_options;
-  plan_options.tensor_names = options.tensor_names;
-  plan_options.shard_rank = options.shard_rank;
-  plan_options.shard_world = options.shard_world;
-  plan_options.slices = options.slices;
-  plan_options.slice_rank = options.rank;
-  plan_options.slice_world = options.world;
-  plan_options.file_formats = formats;
-  const Plan plan = RINGLOAD_TRY(select_tensors(all, formats.size(), plan_options, path));
+  const Plan plan =
+      RINGLOAD_TRY(select_tensors(all, formats.size(), selection_options(options, formats), path));
   for (const SinkTensor& t : plan.tensors) {
     auto host = copy_to_host(sink, t.index);
     if (!host) return std::move(host).error();
@@ -190,9 +183,7 @@ std::function<int()> add_load(CLI::App& app) {
   return [opts, make_sink]() {
     auto fail = [](const Error& e) {
       fmt::print(stderr, "ringload load: {}\n", e.to_string());
-      return e.kind == ErrorKind::io || e.kind == ErrorKind::out_of_memory || e.kind == ErrorKind::no_device
-                 ? kExitFailure
-                 : kExitBadInput;
+      return load_exit_code(e);
     };
     PipelineOptions options;
     options.strategy = *strategy_from_name(opts->strategy);

@@ -67,33 +67,22 @@ void inject_test_fault(LoadEngine& engine, PipelineOptions& options, std::uint32
   }
 }
 
-int exit_code(const Error& e) {
-  return e.kind == ErrorKind::io || e.kind == ErrorKind::cancelled || e.kind == ErrorKind::out_of_memory ||
-                 e.kind == ErrorKind::no_device
-             ? kExitFailure
-             : kExitBadInput;
-}
-
 // This rank's one report of a failure: stderr, and with --json the same keys a success has.
 int report_failure(const Error& e, std::uint32_t rank, std::uint32_t world, bool json,
-                   std::optional<std::uint64_t> storage_before) {
+                   const StorageReadMeter& storage_read) {
   fmt::print(stderr, "ringload load: rank {} of {}: {}\n", rank, world, e.to_string());
   if (json) {
-    std::uint64_t storage = 0;
-    if (auto now = storage_read_bytes(); now && storage_before && *now >= *storage_before) {
-      storage = *now - *storage_before;
-    }
     const nlohmann::ordered_json j{{"rank", rank},
                                    {"world", world},
                                    {"error", e.to_string()},
                                    {"error_kind", std::string(to_string(e.kind))},
-                                   {"storage_bytes_read", storage},
+                                   {"storage_bytes_read", storage_read.bytes()},
                                    {"bytes_received", 0},
                                    {"collective_busy_s", 0.0}};
     fmt::print("{}\n", dump_json(j, 2));
   }
   (void)std::fflush(stdout);
-  return exit_code(e);
+  return load_exit_code(e);
 }
 
 // Everything this rank must have before the load; an error is told to the group (the other ranks
@@ -121,12 +110,11 @@ void print_text(const LoadReport& r) {
 }  // namespace
 
 int run_mpi_load(MpiLoadArgs args) {
-  std::optional<std::uint64_t> storage_before;
-  if (auto read = storage_read_bytes()) storage_before = *read;
+  const StorageReadMeter storage_read;
   const MpiSession session;
   if (!session.ok()) {
     return report_failure(make_error(ErrorKind::io, "--mpi: MPI_Init_thread failed (run it under mpirun)"), 0,
-                          1, args.json, storage_before);
+                          1, args.json, storage_read);
   }
   auto group = MpiGroup::create(MPI_COMM_WORLD);
   if (!group) {
@@ -135,7 +123,7 @@ int run_mpi_load(MpiLoadArgs args) {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world);
     return report_failure(group.error(), static_cast<std::uint32_t>(rank), static_cast<std::uint32_t>(world),
-                          args.json, storage_before);
+                          args.json, storage_read);
   }
   const std::uint32_t rank = group->rank();
   const std::uint32_t world = group->world();
@@ -151,14 +139,14 @@ int run_mpi_load(MpiLoadArgs args) {
   }
   if (!sink) {
     (void)group->exchange_status(failed_status(sink.error()));  // ends the others' first exchange
-    return report_failure(sink.error(), rank, world, args.json, storage_before);
+    return report_failure(sink.error(), rank, world, args.json, storage_read);
   }
   LoadEngine engine;
   inject_test_fault(engine, args.options, rank);
   CollectiveOptions collective;
   if (args.round_bytes > 0) collective.round_bytes = args.round_bytes;
   auto report = load_collective(engine, *checkpoint, **sink, args.options, *group, collective);
-  if (!report) return report_failure(report.error(), rank, world, args.json, storage_before);
+  if (!report) return report_failure(report.error(), rank, world, args.json, storage_read);
   if (args.json) {
     fmt::print("{}\n", dump_json(report_json(*report, args.options.checksum_sha256), 2));
   } else {
