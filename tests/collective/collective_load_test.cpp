@@ -255,6 +255,9 @@ TEST_F(CollectiveLoadTest, AReadErrorOnRankTwoEndsEveryRankNamingIt) {
     ASSERT_TRUE(out.error) << "rank " << rank << " succeeded";
     EXPECT_EQ(out.error->kind, ErrorKind::io);
     EXPECT_NE(out.error->message.find("rank 2 of 4"), std::string::npos) << out.error->to_string();
+    // Every rank's message carries rank 2's error whole: its file, tensor and byte offset.
+    EXPECT_NE(out.error->message.find(".safetensors: tensor '"), std::string::npos) << out.error->to_string();
+    EXPECT_NE(out.error->message.find("': byte "), std::string::npos) << out.error->to_string();
     EXPECT_EQ(out.allocated_after, 0U) << "rank " << rank << " kept its destinations";
   }
 }
