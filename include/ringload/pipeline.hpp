@@ -146,6 +146,9 @@ struct LoadReport {
   std::string sink;
   std::uint64_t bytes = 0;       // tensor bytes delivered
   std::uint64_t bytes_read = 0;  // file bytes read (aligned supersets included)
+  // Of bytes_read, those read straight into the sink's memory (Sink::image_target): no staging
+  // copy after the read.
+  std::uint64_t bytes_read_in_place = 0;
   std::uint32_t tensors = 0;
   double wall_s = 0;
   double gb_per_s = 0;  // bytes / wall_s / 1e9
@@ -153,6 +156,10 @@ struct LoadReport {
   double read_busy_s = 0;  // per-stage busy time
   double copy_busy_s = 0;
   double release_busy_s = 0;
+  // CPU time of the thread that ran the load (an AsyncLoader's io thread: its turns for this load
+  // only) and of pread-direct's threads (as system time); not io_uring's kernel workers (iou-wrk),
+  // which serve every load of the process. `ringload load` and `ringload bench` report their whole
+  // process's CPU instead, one load per process.
   double cpu_user_s = 0;
   double cpu_system_s = 0;
   std::uint64_t peak_rss_bytes = 0;  // VmHWM of the process

@@ -50,6 +50,40 @@ class PlainWriter {
   ~PlainWriter() = default;
 };
 
+// A stretch of one file of the load that a sink holds byte for byte: file bytes
+// [file_offset, file_offset + length) of the load's file `file`, holding tensors
+// [first_tensor, end_tensor) of the load's list (SinkTensor::index), each at its own file position.
+// Bytes of the stretch that belong to no tensor (a header's tail, padding, a small hole the reads
+// span anyway) are the readers' to overwrite.
+struct FileImage {
+  std::uint32_t file = 0;
+  std::uint64_t file_offset = 0;  // a multiple of the load's read alignment
+  std::uint64_t length = 0;       // likewise
+  std::uint32_t first_tensor = 0;
+  std::uint32_t end_tensor = 0;
+};
+
+// A sink capability: host memory the pipeline may read files straight into (O_DIRECT or buffered
+// reads landing at the destination, no staging copy). For that the destinations must mirror the
+// file: each image starts on a page boundary, so every address has its file offset's alignment
+// modulo the page (what O_DIRECT asks of memory), and a tensor has the alignment its file gives it
+// (as in a mapping of the file) instead of the sink's own.
+class ImageTarget {
+ public:
+  // Instead of Sink::prepare (once per load): destinations laid out as `images`, which cover every
+  // tensor of `tensors` once, in load order. invalid_argument when they do not.
+  virtual Result<void> prepare_images(std::span<const SinkTensor> tensors,
+                                      std::span<const FileImage> images) = 0;
+  // Image `image`'s memory (FileImage::length bytes), writable until discard().
+  [[nodiscard]] virtual std::span<std::byte> image(std::uint32_t image) noexcept = 0;
+
+ protected:
+  ImageTarget() = default;
+  ImageTarget(const ImageTarget&) = default;
+  ImageTarget& operator=(const ImageTarget&) = default;
+  ~ImageTarget() = default;
+};
+
 // Owner: the pipeline's io thread calls every method; a sink need not be thread-safe.
 class Sink {
  public:
@@ -66,6 +100,8 @@ class Sink {
   [[nodiscard]] virtual std::optional<int> staging_device() const { return std::nullopt; }
   // The sink's plain-copy path (see PlainWriter), or nullptr: bytes only through write().
   [[nodiscard]] virtual PlainWriter* plain_writer() noexcept { return nullptr; }
+  // The sink's file-image layout (see ImageTarget), or nullptr: destinations only through prepare().
+  [[nodiscard]] virtual ImageTarget* image_target() noexcept { return nullptr; }
   // Allocates destinations for the tensors of one load. Called once per load.
   virtual Result<void> prepare(std::span<const SinkTensor> tensors) = 0;
   // Copies bytes into tensor `index` at `offset`. The bytes live in staging slot `slot` and stay
@@ -99,14 +135,16 @@ class Sink {
 // Destinations in host memory: what CPU-only machines load into, and what tests compare. One
 // load's tensors share one 2 MiB-aligned anonymous mapping with MADV_HUGEPAGE (each tensor at a
 // 64-byte boundary): filling fresh 4 KiB pages costs a fault each, which on a VM measured 3x slower
-// than the disk and stalled other threads of the process.
-class HostSink final : public Sink, private PlainWriter {
+// than the disk and stalled other threads of the process. When the pipeline reads files straight
+// into it (ImageTarget), tensors sit at their file positions inside page-aligned images instead.
+class HostSink final : public Sink, private PlainWriter, private ImageTarget {
  public:
   HostSink();
   ~HostSink() override;
 
   [[nodiscard]] std::string_view name() const override { return "host"; }
   [[nodiscard]] PlainWriter* plain_writer() noexcept override { return this; }
+  [[nodiscard]] ImageTarget* image_target() noexcept override { return this; }
   Result<void> prepare(std::span<const SinkTensor> tensors) override;
   Result<void> write(std::uint32_t index, std::uint64_t offset, std::span<const std::byte> bytes,
                      std::uint32_t slot) override;
@@ -122,6 +160,9 @@ class HostSink final : public Sink, private PlainWriter {
 
  private:
   void put(std::uint32_t index, std::uint64_t offset, std::span<const std::byte> bytes) noexcept override;
+  Result<void> prepare_images(std::span<const SinkTensor> tensors,
+                              std::span<const FileImage> images) override;
+  [[nodiscard]] std::span<std::byte> image(std::uint32_t image) noexcept override;
 
   struct Arena;  // the mapping and where each tensor sits in it (src/sink/host_sink.cpp)
   std::unique_ptr<Arena> arena_;

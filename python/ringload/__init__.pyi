@@ -32,6 +32,7 @@ class LoadReport:
     sink: str
     bytes: int
     bytes_read: int
+    bytes_read_in_place: int
     tensors: int
     wall_s: float
     gb_per_s: float

@@ -130,6 +130,8 @@ void bind_report(py::module_& module) {
       .def_readonly("sink", &LoadReport::sink)
       .def_readonly("bytes", &LoadReport::bytes, "Tensor bytes delivered.")
       .def_readonly("bytes_read", &LoadReport::bytes_read, "File bytes read (aligned supersets included).")
+      .def_readonly("bytes_read_in_place", &LoadReport::bytes_read_in_place,
+                    "Of bytes_read, those read straight into the destination (no staging copy).")
       .def_readonly("tensors", &LoadReport::tensors)
       .def_readonly("wall_s", &LoadReport::wall_s)
       .def_readonly("gb_per_s", &LoadReport::gb_per_s, "bytes / wall_s / 1e9")

@@ -58,4 +58,17 @@ Result<void> BlockSink::prepare(std::span<const SinkTensor> tensors) {
   return inner_.prepare(tensors);
 }
 
+ImageTarget* BlockSink::image_target() noexcept {
+  ImageTarget* inner = inner_.image_target();
+  if (inner == nullptr) return nullptr;
+  if (!images_) images_.emplace(block_, *inner);
+  return &*images_;
+}
+
+Result<void> BlockSink::Images::prepare_images(std::span<const SinkTensor> tensors,
+                                               std::span<const FileImage> images) {
+  block_.record(tensors);
+  return inner_.prepare_images(tensors, images);
+}
+
 }  // namespace ringload::python

@@ -70,6 +70,7 @@ class BlockSink final : public Sink {
   [[nodiscard]] std::string_view name() const override { return inner_.name(); }
   [[nodiscard]] std::optional<int> staging_device() const override { return inner_.staging_device(); }
   [[nodiscard]] PlainWriter* plain_writer() noexcept override { return inner_.plain_writer(); }
+  [[nodiscard]] ImageTarget* image_target() noexcept override;
   Result<void> prepare(std::span<const SinkTensor> tensors) override;
   Result<void> write(std::uint32_t index, std::uint64_t offset, std::span<const std::byte> bytes,
                      std::uint32_t slot) override {
@@ -85,8 +86,24 @@ class BlockSink final : public Sink {
   void discard() noexcept override {}
 
  private:
+  // Records the tensors, as prepare() does, before the inner sink lays them out as images.
+  class Images final : public ImageTarget {
+   public:
+    Images(TensorBlock& block, ImageTarget& inner) : block_(block), inner_(inner) {}
+    Result<void> prepare_images(std::span<const SinkTensor> tensors,
+                                std::span<const FileImage> images) override;
+    [[nodiscard]] std::span<std::byte> image(std::uint32_t image) noexcept override {
+      return inner_.image(image);
+    }
+
+   private:
+    TensorBlock& block_;
+    ImageTarget& inner_;
+  };
+
   TensorBlock& block_;
   Sink& inner_;
+  std::optional<Images> images_;
 };
 
 }  // namespace ringload::python

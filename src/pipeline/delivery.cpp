@@ -17,11 +17,7 @@ Delivery::Delivery(const Plan& plan, Sink& sink, const PipelineOptions& options,
 Result<void> Delivery::deliver(const Chunk& chunk, std::span<const std::byte> bytes, std::uint32_t slot) {
   for (const Piece& p : chunk.pieces) {
     const auto piece = bytes.subspan(p.chunk_offset, p.length);
-    if (options_.checksum_sha256) {
-      auto& digest = digests_[p.tensor];
-      if (!digest) digest = RINGLOAD_TRY(Sha256::create());
-      digest->update(piece);
-    }
+    RINGLOAD_TRY_VOID(add_to_digest(p, piece));
     RINGLOAD_TRY_VOID(sink_.write(p.tensor, p.tensor_offset, piece, slot));
     bytes_done_ += p.length;
   }
@@ -30,6 +26,22 @@ Result<void> Delivery::deliver(const Chunk& chunk, std::span<const std::byte> by
 
 void Delivery::delivered_by_source(const Chunk& chunk) {
   for (const Piece& p : chunk.pieces) bytes_done_ += p.length;
+}
+
+Result<void> Delivery::delivered_in_place(const Chunk& chunk, std::span<const std::byte> bytes) {
+  for (const Piece& p : chunk.pieces) {
+    RINGLOAD_TRY_VOID(add_to_digest(p, bytes.subspan(p.chunk_offset, p.length)));
+    bytes_done_ += p.length;
+  }
+  return {};
+}
+
+Result<void> Delivery::add_to_digest(const Piece& piece, std::span<const std::byte> bytes) {
+  if (!options_.checksum_sha256) return {};
+  auto& digest = digests_[piece.tensor];
+  if (!digest) digest = RINGLOAD_TRY(Sha256::create());
+  digest->update(bytes);
+  return {};
 }
 
 void Delivery::tensors_ready_through(std::int64_t through) {

@@ -28,6 +28,9 @@ class Delivery {
   Result<void> deliver(const Chunk& chunk, std::span<const std::byte> bytes, std::uint32_t slot);
   // The source put the chunk's pieces at their destinations itself.
   void delivered_by_source(const Chunk& chunk);
+  // The chunk was read straight into its place at the sink (file_images.hpp): `bytes` are its
+  // bytes there, from its file_offset; only the checksum still reads them.
+  Result<void> delivered_in_place(const Chunk& chunk, std::span<const std::byte> bytes);
 
   // Fires on_tensor_ready for every tensor complete once chunks [0, through] are at the sink
   // (-1: before any chunk), in file order.
@@ -40,6 +43,7 @@ class Delivery {
 
  private:
   void fire_next();
+  Result<void> add_to_digest(const Piece& piece, std::span<const std::byte> bytes);
 
   const Plan& plan_;
   Sink& sink_;

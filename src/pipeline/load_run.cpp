@@ -88,8 +88,19 @@ Result<void> LoadRun::start_reads(std::uint64_t quantum_bytes, std::uint64_t& st
   // (Doubling the reads ahead chunk by chunk instead cost a third of the throughput on a busy
   // machine: every step waits for the io thread to be scheduled.)
   const std::uint32_t ahead_limit = window.next_deliver() == 0 ? 1U : ~0U;
+  // Reads into the sink's images fault its fresh pages in when they are submitted (the kernel pins
+  // them), 2-5 ms per huge page where memory must be compacted for it: submitted all at once, the
+  // ring's worth blocked a cancel for over 100 ms. One chunk per turn keeps the checks between.
+  const std::uint32_t turn_limit = images_ ? 1U : ~0U;
+  std::uint32_t turn_starts = 0;
+  more_to_start_ = false;
   while (started_bytes < quantum_bytes && window.can_start() && in_flight() < options_.queue_depth &&
          window.next_start() - window.next_deliver() < ahead_limit) {
+    if (turn_starts == turn_limit) {
+      more_to_start_ = true;  // reap() must not block: the next turn starts the rest
+      break;
+    }
+    ++turn_starts;
     const std::uint32_t chunk = window.next_start();
     const Chunk& c = plan_->chunks[chunk];
     FileRun& run = runs_[c.file];
@@ -98,8 +109,18 @@ Result<void> LoadRun::start_reads(std::uint64_t quantum_bytes, std::uint64_t& st
     const double now = delivery_->now();
     if (run.first_read_s < 0) run.first_read_s = now;
     spans_.push_back(TimelineSpan{TimelineSpan::Stage::read, slot, c.file_offset, c.valid, now, 0});
-    const auto buffer = slot == kNoSlot ? std::span<std::byte>{} : ring_->slot(slot);
-    if (auto started = run.source->start(ChunkRequest{chunk, slot, &c, buffer}); !started) {
+    auto buffer = slot == kNoSlot ? std::span<std::byte>{} : ring_->slot(slot);
+    std::uint32_t read_slot = slot;
+    if (images_ && run.reads_anywhere && slot != kNoSlot) {
+      // Its place at the sink instead of the slot, which stays taken: slots still bound the
+      // bytes in flight.
+      if (const auto place = images_->place(c); !place.empty()) {
+        buffer = place;
+        read_slot = kNoSlot;
+      }
+    }
+    read_in_place_[chunk] = read_slot != slot;
+    if (auto started = run.source->start(ChunkRequest{chunk, read_slot, &c, buffer}); !started) {
       return read_failed(std::move(started).error());
     }
     started_bytes += c.valid;
@@ -121,7 +142,7 @@ std::uint32_t LoadRun::in_flight() const {
 
 Result<void> LoadRun::reap() {
   const ChunkWindow& window = *window_;
-  const bool wait = !window.next_ready();
+  const bool wait = !window.next_ready() && !more_to_start_;
   if (wait && window.all_started_delivered() && in_flight() == 0) {
     // Nothing in flight and no slot free: wait for the sink to hand one back.
     if (!window.draining())
@@ -167,6 +188,11 @@ Result<void> LoadRun::deliver(std::uint32_t chunk) {
   const double copy_start = delivery_->now();
   if (arrived.delivered) {
     delivery_->delivered_by_source(c);
+  } else if (read_in_place_[chunk]) {
+    if (auto digested = delivery_->delivered_in_place(c, arrived.bytes); !digested) {
+      return located(std::move(digested).error());
+    }
+    report_.bytes_read_in_place += c.valid;
   } else if (auto delivered = delivery_->deliver(c, arrived.bytes, slot); !delivered) {
     return located(std::move(delivered).error());
   }
@@ -210,6 +236,8 @@ Result<LoadReport> LoadRun::finish() {
     close_file(f);  // every file is closed by now; a file with nothing to read, too
     bytes_read += runs_[f].bytes_read;
   }
+  // pread-direct's threads are this load's own; their reads are system time.
+  if (pread_pool_) cpu_.system += pread_pool_->cpu_seconds();
   const ReportInputs inputs{.bytes = plan_->bytes,
                             .bytes_read = bytes_read,
                             .tensors = static_cast<std::uint32_t>(plan_->tensors.size()),
@@ -233,6 +261,7 @@ void LoadRun::abandon(const Error& error) noexcept {
   (void)sink_.finish();
   sink_.discard();
   for (std::uint32_t f = 0; f < runs_.size(); ++f) close_file(f, /*abandoned=*/true);
+
   if (options_.on_finished) options_.on_finished(&error);
 }
 

@@ -17,6 +17,7 @@
 #include "pipeline/chunk_window.hpp"
 #include "pipeline/delivery.hpp"
 #include "pipeline/engine.hpp"
+#include "pipeline/file_images.hpp"
 #include "pipeline/load_files.hpp"
 #include "pipeline/plan.hpp"
 #include "pipeline/pread_pool.hpp"
@@ -69,6 +70,8 @@ class LoadRun {
     std::unique_ptr<ChunkSource> source;
     std::optional<Releaser> releaser;
     bool release_as_delivered = true;
+    bool reads_anywhere = false;  // SourceNeeds::reads_anywhere
+    std::uint64_t alignment = 1;  // SourceNeeds::alignment
     Strategy strategy = Strategy::automatic;
     double first_read_s = -1;
     double done_s = 0;
@@ -79,6 +82,9 @@ class LoadRun {
   Result<void> open_next_file();
   Result<std::unique_ptr<ChunkSource>> open_source(const Model& model, Strategy& strategy);
   Result<void> prepare_staging(ChunkSource& first_source);
+  // The sink's destinations: file images when the first file's reads can land in them, else the
+  // sink's own layout.
+  Result<void> prepare_sink();
   // `abandoned`: the load stopped early (cancel, error); see settle_release.
   void close_file(std::uint32_t file, bool abandoned = false) noexcept;
   [[nodiscard]] bool more_files() const noexcept { return next_file_ < files_.count(); }
@@ -111,11 +117,14 @@ class LoadRun {
   std::optional<Plan> plan_;
   std::optional<ChunkWindow> window_;
   std::optional<Delivery> delivery_;
-  std::uint32_t next_file_ = 0;  // the next file to open
+  std::optional<ImageMap> images_;  // the sink's file images, when reads land in them
+  std::uint32_t next_file_ = 0;     // the next file to open
   std::vector<TimelineSpan> spans_;
   std::vector<std::size_t> read_span_;  // per chunk: its read span in spans_
   std::vector<ChunkDone> done_;         // reused by reap()
   std::vector<ChunkDone> arrived_;      // per chunk: where its bytes are once read
+  std::vector<bool> read_in_place_;     // per chunk: read straight into its place at the sink
+  bool more_to_start_ = false;          // start_reads stopped at its per-turn limit
   bool finished_ = false;               // on_finished has fired
   bool strategy_reported_ = false;      // report_.strategy is the first opened file's
   bool leave_unread_files_alone_ = false;

@@ -71,9 +71,27 @@ Result<void> LoadRun::begin() {
   runs_.resize(files_.count());
   report_.files.resize(files_.count());
   RINGLOAD_TRY_VOID(open_next_file());
-  if (auto prepared = sink_.prepare(plan_->tensors); !prepared) return located(std::move(prepared).error());
+  RINGLOAD_TRY_VOID(prepare_sink());
   delivery_.emplace(*plan_, sink_, options_, report_, start_, files_);
   delivery_->tensors_ready_through(-1);  // zero-byte tensors before the first chunk
+  return {};
+}
+
+Result<void> LoadRun::prepare_sink() {
+  ImageTarget* target = sink_.image_target();
+  const FileRun& first = runs_.front();
+  if (target != nullptr && first.reads_anywhere) {
+    // A page at least: the sink's images start on page boundaries.
+    const std::uint64_t alignment = std::max<std::uint64_t>(4096, first.alignment);
+    if (auto images = plan_file_images(*plan_, alignment, options_.read_size)) {
+      if (auto prepared = target->prepare_images(plan_->tensors, *images); !prepared) {
+        return located(std::move(prepared).error());
+      }
+      images_.emplace(std::move(images).value(), *target);
+      return {};
+    }
+  }
+  if (auto prepared = sink_.prepare(plan_->tensors); !prepared) return located(std::move(prepared).error());
   return {};
 }
 
@@ -122,7 +140,10 @@ Result<void> LoadRun::open_next_file() {
   window_->add_chunks(added, !needs.slots);
   read_span_.resize(plan_->chunks.size(), 0);
   arrived_.resize(plan_->chunks.size());
+  read_in_place_.resize(plan_->chunks.size(), false);
   run.release_as_delivered = needs.release_as_delivered;
+  run.reads_anywhere = needs.reads_anywhere;
+  run.alignment = needs.alignment;
   if (options_.release) {
     run.releaser.emplace(run.model->is_mmap() ? run.model->image() : std::span<const std::byte>{},
                          run.model->fd(), run.model->path(), [this](std::string_view w) { warn(w); });

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <ctime>
 
 #include "pipeline/pread_reader.hpp"
 
@@ -61,6 +62,20 @@ PreadPool::~PreadPool() {
   }
   work_ready_.notify_all();
   workers_.clear();  // each joins its thread, then unmaps its stack
+}
+
+double PreadPool::Worker::cpu_seconds() const noexcept {
+  clockid_t clock{};
+  timespec used{};
+  if (pthread_getcpuclockid(thread_, &clock) != 0 || clock_gettime(clock, &used) != 0) return 0;
+  return static_cast<double>(used.tv_sec) + static_cast<double>(used.tv_nsec) * 1e-9;
+}
+
+double PreadPool::cpu_seconds() const {
+  const std::lock_guard lock(mutex_);
+  double total = 0;
+  for (const auto& worker : workers_) total += worker->cpu_seconds();
+  return total;
 }
 
 std::uint32_t PreadPool::threads() const {

@@ -41,6 +41,8 @@ class PreadPool {
 
   [[nodiscard]] std::uint32_t max_threads() const noexcept { return max_threads_; }
   [[nodiscard]] std::uint32_t threads() const;  // started so far
+  // CPU time its threads have used so far (a pool is one load's: LoadReport's CPU includes it).
+  [[nodiscard]] double cpu_seconds() const;
 
  private:
   friend class PreadReader;  // hands jobs in and takes results back under mutex_
@@ -60,6 +62,7 @@ class PreadPool {
     Worker(Worker&&) = delete;
     Worker& operator=(Worker&&) = delete;
     ~Worker();  // joins (the pool has told it to stop), then unmaps the stack
+    [[nodiscard]] double cpu_seconds() const noexcept;
 
    private:
     Worker() = default;

@@ -45,7 +45,7 @@ class PreadReader final : public ChunkSource {
   ~PreadReader() override;
 
   [[nodiscard]] SourceNeeds needs() const override {
-    return SourceNeeds{.slots = true, .alignment = options_.alignment};
+    return SourceNeeds{.slots = true, .alignment = options_.alignment, .reads_anywhere = true};
   }
   Result<void> start(const ChunkRequest& request) override;
   Result<void> reap(bool wait, std::vector<ChunkDone>& done) override;

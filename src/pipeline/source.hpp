@@ -24,10 +24,12 @@ class LoadEngine;
 class StagingRing;
 
 struct ChunkRequest {
-  std::uint32_t chunk = 0;       // global: the load's chunk index
-  std::uint32_t slot = kNoSlot;  // kNoSlot: an in-place source (SourceNeeds::slots false)
+  std::uint32_t chunk = 0;  // global: the load's chunk index
+  // kNoSlot: an in-place source (SourceNeeds::slots false), or a buffer outside the ring
+  // (SourceNeeds::reads_anywhere)
+  std::uint32_t slot = kNoSlot;
   const Chunk* info = nullptr;
-  std::span<std::byte> buffer;  // the slot; empty for in-place sources
+  std::span<std::byte> buffer;  // the slot or the chunk's place at the sink; empty for in-place sources
 };
 
 struct ChunkDone {
@@ -45,6 +47,9 @@ struct SourceNeeds {
   bool per_tensor = false;           // one tensor per chunk (the baselines' tensor-by-tensor copy)
   std::uint64_t max_chunk = 0;       // largest chunk; 0: one staging slot
   bool release_as_delivered = true;  // per-tensor release (else all at the end, as `mmap` does)
+  // start() reads into whatever page-aligned memory the request names, with slot kNoSlot (not
+  // only into the ring): chunks may land straight at their destination (file_images.hpp).
+  bool reads_anywhere = false;
 };
 
 // Test hook, set through src/pipeline/testing.hpp: for a read of [offset, offset + length), a

@@ -45,7 +45,7 @@ void UringReader::attach(StagingRing& ring) {
 
 Result<void> UringReader::start(std::uint32_t file, const ChunkRequest& request) {
   const Chunk& c = *request.info;
-  if (fixed_buffers_) {
+  if (fixed_buffers_ && request.slot != kNoSlot) {
     if (auto registered = ring_->ensure_registered(request.slot); !registered) {
       fixed_buffers_ = false;  // plain reads work into any memory; the slots stay as they are
       if (options_.warn) {
@@ -166,7 +166,7 @@ Result<void> UringReader::submit(std::uint32_t id) {
     if (sqe == nullptr) return make_error(ErrorKind::io, "io_uring submission queue stays full");
   }
   const auto offset = static_cast<__u64>(op.file_offset);
-  if (fixed_buffers_) {
+  if (fixed_buffers_ && op.slot != kNoSlot) {
     io_uring_prep_read_fixed(sqe, file.fd.get(), op.buffer, static_cast<unsigned>(length), offset,
                              static_cast<int>(op.slot));
   } else {

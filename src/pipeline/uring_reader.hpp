@@ -77,7 +77,7 @@ class UringReader {
   struct ReadOp {
     std::uint32_t file = 0;
     std::uint32_t chunk = 0;
-    std::uint32_t slot = 0;
+    std::uint32_t slot = 0;  // kNoSlot: memory outside the ring, never a fixed buffer
     std::byte* buffer = nullptr;
     std::uint64_t file_offset = 0;
     std::uint64_t length = 0;    // bytes asked for (aligned for O_DIRECT)
@@ -118,7 +118,7 @@ class UringFileSource final : public ChunkSource {
   ~UringFileSource() override { reader_.remove_file(id_); }
 
   [[nodiscard]] SourceNeeds needs() const override {
-    return SourceNeeds{.slots = true, .alignment = alignment_};
+    return SourceNeeds{.slots = true, .alignment = alignment_, .reads_anywhere = true};
   }
   void attach(StagingRing& ring) override { reader_.attach(ring); }
   Result<void> start(const ChunkRequest& request) override;

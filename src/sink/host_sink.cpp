@@ -9,7 +9,8 @@
 namespace ringload {
 
 namespace {
-constexpr std::uint64_t kTensorAlignment = 64;  // a cache line: what SIMD kernels want
+constexpr std::uint64_t kTensorAlignment = 64;   // a cache line: what SIMD kernels want
+constexpr std::uint64_t kImageAlignment = 4096;  // a page: O_DIRECT's memory alignment at most
 }  // namespace
 
 struct HostSink::Arena {
@@ -31,6 +32,20 @@ Result<void> HostSink::prepare(std::span<const SinkTensor> tensors) {
   auto memory = RINGLOAD_TRY(HugePageMemory::allocate(layout.total_bytes(), "the host sink's tensors"));
   arena_ = std::make_unique<Arena>(Arena{std::move(layout), std::move(memory)});
   return {};
+}
+
+Result<void> HostSink::prepare_images(std::span<const SinkTensor> tensors,
+                                      std::span<const FileImage> images) {
+  discard();
+  auto layout = RINGLOAD_TRY(DestinationLayout::in_images(tensors, images, kImageAlignment, name()));
+  auto memory = RINGLOAD_TRY(HugePageMemory::allocate(layout.total_bytes(), "the host sink's tensors"));
+  arena_ = std::make_unique<Arena>(Arena{std::move(layout), std::move(memory)});
+  return {};
+}
+
+std::span<std::byte> HostSink::image(std::uint32_t image) noexcept {
+  if (!arena_ || image >= arena_->layout.image_count()) return {};
+  return {arena_->memory.data() + arena_->layout.image_offset(image), arena_->layout.image_length(image)};
 }
 
 std::size_t HostSink::tensor_count() const noexcept { return arena_ ? arena_->layout.count() : 0; }

@@ -258,6 +258,20 @@ TEST_P(LoaderMatrix, DeliversEveryTensorByteExactWithAConsistentReport) {
   EXPECT_EQ(report->tensors, tensors.size());
   EXPECT_GE(report->bytes_read, total);
   EXPECT_LE(report->bytes_read, model.image().size());
+  // Reads that land wherever they are told go straight into a host sink's file images (no staging
+  // copy), each tensor then at its file offset's place modulo the page; everything else stages.
+  const bool reads_anywhere =
+      report->strategy == Strategy::uring || report->strategy == Strategy::uring_direct ||
+      report->strategy == Strategy::uring_dontcache || report->strategy == Strategy::pread_direct;
+  const bool in_place = sink_kind == SinkKind::host && reads_anywhere;
+  EXPECT_EQ(report->bytes_read_in_place, in_place ? report->bytes_read : 0U);
+  if (in_place) {
+    for (std::uint32_t i = 0; i < tensors.size(); ++i) {
+      if (tensors[i].size == 0) continue;
+      EXPECT_EQ((reinterpret_cast<std::uintptr_t>(host.destination(i).data) - tensors[i].offset) % kPage, 0U)
+          << tensors[i].name;
+    }
+  }
   // The baselines read no staging slots and get no ring (it would inflate their peak RSS).
   EXPECT_EQ(report->staging_bytes, !is_baseline(strategy) ? kRingBytes : 0U);
   EXPECT_GE(report->time_to_first_tensor_s, 0);

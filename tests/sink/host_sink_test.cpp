@@ -1,5 +1,7 @@
 // HostSink: one load's destinations in one huge-page arena, each tensor 64-byte aligned and apart
-// from its neighbours; writes outside a destination are refused; discard() frees everything.
+// from its neighbours; writes outside a destination are refused; discard() frees everything. As an
+// ImageTarget: tensors at their file positions inside page-aligned images, and images that do not
+// cover each tensor once refused naming it.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -87,6 +89,93 @@ TEST(HostSink, AllEmptyTensorsNeedNoMemory) {
   EXPECT_EQ(sink.tensor_count(), 2U);
   EXPECT_EQ(sink.allocated_bytes(), 0U);
   EXPECT_TRUE(sink.write(0, 0, {}, 0));
+}
+
+// Tensors of two files: file 0 holds a (100 bytes at 4196) and b (5000 at 4296); file 1 holds c
+// (8192 at 12288) and an empty d.
+std::vector<SinkTensor> two_file_tensors(std::vector<TensorInfo>& infos) {
+  infos = {TensorInfo{.name = "a", .offset = 4196, .size = 100, .file = 0},
+           TensorInfo{.name = "b", .offset = 4296, .size = 5000, .file = 0},
+           TensorInfo{.name = "c", .offset = 12288, .size = 8192, .file = 1},
+           TensorInfo{.name = "d", .offset = 20480, .size = 0, .file = 1}};
+  std::vector<SinkTensor> tensors;
+  for (std::uint32_t i = 0; i < infos.size(); ++i) {
+    tensors.push_back(SinkTensor{i, &infos[i], infos[i].offset, infos[i].size});
+  }
+  return tensors;
+}
+
+TEST(HostSinkImages, TensorsSitAtTheirFilePositionsInsidePageAlignedImages) {
+  std::vector<TensorInfo> infos;
+  const auto tensors = two_file_tensors(infos);
+  const std::vector<FileImage> images = {
+      FileImage{.file = 0, .file_offset = 4096, .length = 8192, .first_tensor = 0, .end_tensor = 2},
+      FileImage{.file = 1, .file_offset = 12288, .length = 8192, .first_tensor = 2, .end_tensor = 4}};
+  HostSink sink;
+  ImageTarget* target = sink.image_target();
+  ASSERT_NE(target, nullptr);
+  ASSERT_TRUE(target->prepare_images(tensors, images));
+  const auto first = target->image(0);
+  const auto second = target->image(1);
+  ASSERT_EQ(first.size(), 8192U);
+  ASSERT_EQ(second.size(), 8192U);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(first.data()) % 4096, 0U);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(second.data()) % 4096, 0U);
+  EXPECT_GE(second.data(), first.data() + first.size()) << "images overlap";
+  EXPECT_EQ(sink.destination(0).data, first.data() + 100);
+  EXPECT_EQ(sink.destination(1).data, first.data() + 200);
+  EXPECT_EQ(sink.destination(2).data, second.data());
+  EXPECT_EQ(sink.destination(3).size, 0U);
+  EXPECT_TRUE(target->image(2).empty());
+  // A file's bytes read into the image are the tensors' bytes; writes still work as ever.
+  for (std::size_t i = 0; i < first.size(); ++i) first[i] = std::byte(i * 7);
+  EXPECT_EQ(sink.bytes(1)[0], std::byte(200 * 7 & 0xff));
+  const std::vector<std::byte> fill(100, std::byte{0x5a});
+  ASSERT_TRUE(sink.write(0, 0, fill, 0));
+  EXPECT_EQ(first[100], std::byte{0x5a});
+  EXPECT_EQ(first[199], std::byte{0x5a});
+  EXPECT_EQ(first[200], std::byte(200 * 7 & 0xff)) << "a write into a spilled into b";
+  EXPECT_FALSE(sink.write(0, 1, fill, 0)) << "past a's end: b's bytes";
+  EXPECT_EQ(sink.allocated_bytes(), 16384U);
+}
+
+TEST(HostSinkImages, ImagesThatDoNotCoverEachTensorOnceAreRefusedNamingIt) {
+  std::vector<TensorInfo> infos;
+  const auto tensors = two_file_tensors(infos);
+  auto refused = [&](std::vector<FileImage> images) {
+    HostSink sink;
+    auto r = sink.image_target()->prepare_images(tensors, images);
+    EXPECT_EQ(sink.tensor_count(), 0U);
+    return r ? Error{} : r.error();
+  };
+  // b ends at 9296: an image of one page from 4096 stops short of it.
+  Error e = refused(
+      {FileImage{.file = 0, .file_offset = 4096, .length = 4096, .first_tensor = 0, .end_tensor = 2},
+       FileImage{.file = 1, .file_offset = 12288, .length = 8192, .first_tensor = 2, .end_tensor = 4}});
+  EXPECT_EQ(e.kind, ErrorKind::invalid_argument);
+  EXPECT_EQ(e.tensor, "b");
+  EXPECT_NE(e.message.find("[4296, 9296)"), std::string::npos) << e.message;
+  // c is file 1's: an image of file 0 cannot hold it.
+  e = refused(
+      {FileImage{.file = 0, .file_offset = 4096, .length = 16384, .first_tensor = 0, .end_tensor = 4}});
+  EXPECT_EQ(e.kind, ErrorKind::invalid_argument);
+  EXPECT_EQ(e.tensor, "c");
+  // d is left out.
+  e = refused(
+      {FileImage{.file = 0, .file_offset = 4096, .length = 8192, .first_tensor = 0, .end_tensor = 2},
+       FileImage{.file = 1, .file_offset = 12288, .length = 8192, .first_tensor = 2, .end_tensor = 3}});
+  EXPECT_EQ(e.kind, ErrorKind::invalid_argument);
+  EXPECT_NE(e.message.find("3 of 4 tensors"), std::string::npos) << e.message;
+  // Out of order, and not whole pages.
+  e = refused(
+      {FileImage{.file = 1, .file_offset = 12288, .length = 8192, .first_tensor = 2, .end_tensor = 4},
+       FileImage{.file = 0, .file_offset = 4096, .length = 8192, .first_tensor = 0, .end_tensor = 2}});
+  EXPECT_EQ(e.kind, ErrorKind::invalid_argument);
+  e = refused(
+      {FileImage{.file = 0, .file_offset = 4000, .length = 8192, .first_tensor = 0, .end_tensor = 2},
+       FileImage{.file = 1, .file_offset = 12288, .length = 8192, .first_tensor = 2, .end_tensor = 4}});
+  EXPECT_EQ(e.kind, ErrorKind::invalid_argument);
+  EXPECT_NE(e.message.find("whole pages"), std::string::npos) << e.message;
 }
 
 }  // namespace

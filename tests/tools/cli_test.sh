@@ -189,10 +189,11 @@ assert list(doc["file"]) == ["path", "format", "file_size", "tensor_bytes", "ten
 assert doc["file"]["format"] == "safetensors" and doc["file"]["tensor_bytes"] > 60 << 20
 c = doc["ceilings"]
 assert list(c) == ["odirect_qd32_gb_per_s", "mmap_touch_gb_per_s", "disk_gb_per_s", "memcpy_gb_per_s",
-                   "fresh_memcpy_gb_per_s", "pinned_h2d_gb_per_s"], list(c)
+                   "fresh_memcpy_gb_per_s", "fresh_fault_cpu_s_per_gb", "pinned_h2d_gb_per_s"], list(c)
 assert c["disk_gb_per_s"] == max(c["odirect_qd32_gb_per_s"], c["mmap_touch_gb_per_s"]) > 0
 assert c["memcpy_gb_per_s"] > 0
 assert (c["fresh_memcpy_gb_per_s"] is None) == (doc["results"][0]["cache"] == "cold"), c  # warm runs only
+assert c["fresh_fault_cpu_s_per_gb"] is None, c  # host sink only
 run_keys = ["wall_s", "gb_per_s", "time_to_first_tensor_s", "cpu_s_per_gb", "peak_rss", "anon_rss_after",
             "file_resident_pages_after", "file_total_pages", "zram_orig_delta", "zram_compr_delta",
             "zram_mem_used_delta", "swap_bytes", "anon_rss_bytes", "file_resident_pages", "oom_killed",

@@ -346,6 +346,11 @@ class Bench {
       if (!fresh) return fail_error(fresh.error());
       fresh_memcpy_gb_per_s_ = *fresh;
     }
+    if (opts_.sink == "host") {  // host rows' CPU is compared with it
+      auto fault = bench::fresh_fault_cpu_s_per_gb(largest_size());
+      if (!fault) return fail_error(fault.error());
+      fresh_fault_cpu_s_per_gb_ = *fault;
+    }
     if (opts_.sink == "cuda") pinned_h2d_gb_per_s_ = bench::pinned_h2d_gb_per_s(opts_.device);
     return true;
   }
@@ -758,6 +763,8 @@ class Bench {
               {"memcpy_gb_per_s", memcpy_gb_per_s_},
               {"fresh_memcpy_gb_per_s",
                fresh_memcpy_gb_per_s_ > 0 ? Json(fresh_memcpy_gb_per_s_) : Json(nullptr)},
+              {"fresh_fault_cpu_s_per_gb",
+               fresh_fault_cpu_s_per_gb_ > 0 ? Json(fresh_fault_cpu_s_per_gb_) : Json(nullptr)},
               {"pinned_h2d_gb_per_s", pinned_h2d_gb_per_s_ ? Json(*pinned_h2d_gb_per_s_) : Json(nullptr)}}},
         {"results", std::move(results)},
         {"timeline",
@@ -856,7 +863,8 @@ class Bench {
   std::string load_before_;
   bench::MachineInfo machine_;
   double memcpy_gb_per_s_ = 0;
-  double fresh_memcpy_gb_per_s_ = 0;  // 0: not measured (cold only)
+  double fresh_memcpy_gb_per_s_ = 0;     // 0: not measured (cold only)
+  double fresh_fault_cpu_s_per_gb_ = 0;  // 0: not measured (not a host sink)
   std::optional<double> pinned_h2d_gb_per_s_;
   std::vector<double> odirect_runs_;
   std::vector<double> mmap_runs_;

@@ -24,6 +24,7 @@
 #include "io/safe_copy.hpp"
 #include "io/uring.hpp"
 #include "pipeline/staging_ring.hpp"
+#include "process_cpu.hpp"
 
 namespace ringload::cli::bench {
 namespace {
@@ -254,6 +255,20 @@ Result<double> fresh_memcpy_gb_per_s(const std::filesystem::path& file, int trie
     if (i > 0) best_s = std::min(best_s, seconds_since(start));
   }
   return gb_per_s(size, best_s);
+}
+
+Result<double> fresh_fault_cpu_s_per_gb(std::uint64_t bytes, int tries) {
+  constexpr std::uint64_t kPage = 4096;
+  if (bytes == 0) return 0.0;
+  double best_s = std::numeric_limits<double>::infinity();
+  for (int i = 0; i < std::max(1, tries); ++i) {
+    const HugePageMemory memory = RINGLOAD_TRY(HugePageMemory::allocate(bytes, "the first-touch figure"));
+    volatile std::byte* const data = memory.data();
+    const double start = process_cpu().total_s();
+    for (std::uint64_t at = 0; at < bytes; at += kPage) data[at] = std::byte{1};
+    best_s = std::min(best_s, process_cpu().total_s() - start);
+  }
+  return best_s / (static_cast<double>(bytes) / 1e9);
 }
 
 std::optional<double> pinned_h2d_gb_per_s(int device) {

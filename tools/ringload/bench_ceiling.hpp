@@ -35,6 +35,12 @@ using ByteProgress = std::function<void(std::uint64_t)>;
 // and zeroing of the destination included. The best of `tries`, after one that warms the file.
 [[nodiscard]] Result<double> fresh_memcpy_gb_per_s(const std::filesystem::path& file, int tries = 3);
 
+// CPU-s per GB to first-touch fresh memory of `bytes` (allocated as the host sink allocates, one
+// write per 4 KiB page): the kernel's faults and zeroing, which every load into new host memory
+// pays whatever reads it, so a host sink's CPU can never come below the null sink's plus this.
+// The least of `tries` (a first touch may also compact memory to find huge pages).
+[[nodiscard]] Result<double> fresh_fault_cpu_s_per_gb(std::uint64_t bytes, int tries = 3);
+
 // cudaMemcpy from pinned host memory to `device`, the best of 5 (256 MiB): the one pinned
 // host-to-device ceiling the bench and the GPU check use. nullopt without a CUDA build or without
 // that device.

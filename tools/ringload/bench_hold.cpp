@@ -1,7 +1,6 @@
 #include "bench_hold.hpp"
 
 #include <fcntl.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -10,21 +9,9 @@
 
 #include "io/file.hpp"
 #include "io/page_cache.hpp"
+#include "process_cpu.hpp"
 
 namespace ringload::cli {
-namespace {
-
-double cpu_seconds() {
-  rusage usage{};
-  ::getrusage(RUSAGE_SELF, &usage);
-  const auto seconds = [](const timeval& t) {
-    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
-  };
-  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
-}
-
-}  // namespace
-
 Kept kept_by(Strategy ran) {
   if (ran == Strategy::read) return Kept::heap_copy;
   if (ran == Strategy::mmap) return Kept::mapping;
@@ -42,7 +29,7 @@ const char* kept_name(Kept kept) {
 
 Result<HeapModel> read_onto_heap(const std::filesystem::path& path) {
   const auto start = std::chrono::steady_clock::now();
-  const double cpu_start = cpu_seconds();
+  const double cpu_start = process_cpu().total_s();
   auto fd = RINGLOAD_TRY(UniqueFd::open(path, O_RDONLY));
   const std::uint64_t size = RINGLOAD_TRY(file_size(fd.get(), path.string()));
   std::vector<std::byte> bytes;
@@ -60,7 +47,7 @@ Result<HeapModel> read_onto_heap(const std::filesystem::path& path) {
   RINGLOAD_TRY_VOID(drop_file_cache(fd.get(), 0, 0, path.string()));
   HeapModel heap{RINGLOAD_TRY(Model::from_bytes(std::move(bytes), path.string())), 0, 0};
   heap.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  heap.cpu_s = cpu_seconds() - cpu_start;
+  heap.cpu_s = process_cpu().total_s() - cpu_start;
   return heap;
 }
 

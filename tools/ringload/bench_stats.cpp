@@ -319,6 +319,8 @@ std::string header_lines(const Json& doc) {
       num(c, "mmap_touch_gb_per_s"), num(c, "memcpy_gb_per_s"));
   if (const auto fresh = number_field(c, "fresh_memcpy_gb_per_s"))
     out += fmt::format(", into fresh memory {:.2f} GB/s", *fresh);
+  if (const auto fault = number_field(c, "fresh_fault_cpu_s_per_gb"))
+    out += fmt::format(", first touch of fresh memory {:.2f} CPU-s/GB", *fault);
   if (const auto h2d = number_field(c, "pinned_h2d_gb_per_s"))
     out += fmt::format(", pinned H2D {:.2f} GB/s", *h2d);
   return out + "\n\n";

@@ -15,6 +15,7 @@ nlohmann::ordered_json report_json(const LoadReport& r, bool with_digests) {
          {"sink", r.sink},
          {"bytes", r.bytes},
          {"bytes_read", r.bytes_read},
+         {"bytes_read_in_place", r.bytes_read_in_place},
          {"tensors_loaded", r.tensors},
          {"wall_s", r.wall_s},
          {"gb_per_s", r.gb_per_s},
