@@ -133,10 +133,10 @@ class Sink {
 };
 
 // Destinations in host memory: what CPU-only machines load into, and what tests compare. One
-// load's tensors share one 2 MiB-aligned anonymous mapping with MADV_HUGEPAGE (each tensor at a
-// 64-byte boundary): filling fresh 4 KiB pages costs a fault each, which on a VM measured 3x slower
-// than the disk and stalled other threads of the process. When the pipeline reads files straight
-// into it (ImageTarget), tensors sit at their file positions inside page-aligned images instead.
+// load's tensors share one 2 MiB-aligned anonymous mapping with MADV_HUGEPAGE (laid out by
+// prepare(), each tensor at a 64-byte boundary): filling fresh 4 KiB pages costs a fault each, which on a VM
+// measured 3x slower than the disk and stalled other threads of the process. When the pipeline reads files
+// straight into it (ImageTarget), tensors sit at their file positions inside page-aligned images instead.
 class HostSink final : public Sink, private PlainWriter, private ImageTarget {
  public:
   HostSink();
@@ -154,8 +154,11 @@ class HostSink final : public Sink, private PlainWriter, private ImageTarget {
   // The loaded bytes of tensor `index` (empty span for an unknown index).
   [[nodiscard]] std::span<const std::byte> bytes(std::uint32_t index) const;
   [[nodiscard]] std::size_t tensor_count() const noexcept;
-  // Bytes the destinations take (tensor bytes plus alignment), 0 after discard().
+  // Bytes the destinations take (tensor bytes plus alignment; with images, the images), 0 after
+  // discard().
   [[nodiscard]] std::uint64_t allocated_bytes() const noexcept;
+  // The one allocation every destination lies in (empty after discard()).
+  [[nodiscard]] std::span<const std::byte> allocation() const noexcept;
   void discard() noexcept override;
 
  private:

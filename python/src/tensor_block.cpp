@@ -47,9 +47,12 @@ std::pair<std::uintptr_t, std::uintptr_t> TensorBlock::host_range() const {
     last = std::max(last, begin + d.size);
   }
   if (first > last) return {0, 0};
-  // The host sink's own account of its one allocation, not derived from the tensors.
-  if (const auto* host = dynamic_cast<const HostSink*>(sink_.get()))
-    return {first, first + host->allocated_bytes()};
+  // The host sink's own account of its one allocation, not derived from the tensors (with file
+  // images, the first tensor sits past the header's tail in the first page).
+  if (const auto* host = dynamic_cast<const HostSink*>(sink_.get())) {
+    const auto base = reinterpret_cast<std::uintptr_t>(host->allocation().data());
+    return {base, base + host->allocation().size()};
+  }
   return {first, last};
 }
 

@@ -47,8 +47,8 @@ class TensorBlock {
   [[nodiscard]] Destination destination(std::size_t index) const;
   // CUDA device of the destinations, nullopt for host memory.
   [[nodiscard]] std::optional<int> cuda_device() const noexcept { return cuda_device_; }
-  // [first tensor byte, + the bytes the host sink allocated): where every tensor must point (the
-  // zero-copy check). Without a host sink: the span of the tensors themselves; {0, 0} on a device.
+  // The host sink's one allocation: where every tensor must point (the zero-copy check). Without a
+  // host sink: the span of the tensors themselves; {0, 0} on a device or with no bytes at all.
   [[nodiscard]] std::pair<std::uintptr_t, std::uintptr_t> host_range() const;
 
  private:

@@ -47,6 +47,7 @@ Result<bool> LoadRun::step(std::uint64_t quantum_bytes, const YieldCheck& yield)
   while (!window_->all_delivered() || more_files()) {
     if (cancelled()) return located(make_error(ErrorKind::cancelled, "the load was cancelled"));
     RINGLOAD_TRY_VOID(recycle(/*wait=*/false));
+    more_to_start_ = false;  // only this turn's start_reads may say so (not a yielding turn's)
     if (!yielding && yield) {
       const bool used = started_bytes >= quantum_bytes;
       if (yield(used)) {
@@ -93,7 +94,6 @@ Result<void> LoadRun::start_reads(std::uint64_t quantum_bytes, std::uint64_t& st
   // ring's worth blocked a cancel for over 100 ms. One chunk per turn keeps the checks between.
   const std::uint32_t turn_limit = images_ ? 1U : ~0U;
   std::uint32_t turn_starts = 0;
-  more_to_start_ = false;
   while (started_bytes < quantum_bytes && window.can_start() && in_flight() < options_.queue_depth &&
          window.next_start() - window.next_deliver() < ahead_limit) {
     if (turn_starts == turn_limit) {

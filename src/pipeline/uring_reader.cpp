@@ -113,7 +113,11 @@ void UringReader::drain() noexcept {
   injected_.clear();
   io_uring* ring = options_.uring->get();
   while (kernel_in_flight_ > 0) {
-    if (io_uring_submit_and_wait(ring, 1) < 0) break;
+    // A signal (a second Ctrl-C, a profiler's) must not end the wait: the reads may be filling a
+    // sink's memory that is freed right after (file_images.hpp), not only the engine's slots.
+    const int rc = io_uring_submit_and_wait(ring, 1);
+    if (rc == -EINTR || rc == -EAGAIN || rc == -EBUSY) continue;
+    if (rc < 0) break;
     io_uring_cqe* cqe = nullptr;
     unsigned head = 0;
     unsigned seen = 0;

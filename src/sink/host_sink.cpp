@@ -52,6 +52,10 @@ std::size_t HostSink::tensor_count() const noexcept { return arena_ ? arena_->la
 
 std::uint64_t HostSink::allocated_bytes() const noexcept { return arena_ ? arena_->memory.size() : 0; }
 
+std::span<const std::byte> HostSink::allocation() const noexcept {
+  return arena_ ? std::span<const std::byte>(arena_->memory.bytes()) : std::span<const std::byte>{};
+}
+
 Result<void> HostSink::write(std::uint32_t index, std::uint64_t offset, std::span<const std::byte> bytes,
                              std::uint32_t /*slot*/) {
   if (!arena_) {

@@ -2,6 +2,7 @@
 as the last of them and no longer."""
 
 import gc
+import os
 
 import numpy as np
 import pytest
@@ -25,16 +26,30 @@ def anonymous_mapping_around(begin, end):
     return None
 
 
-def test_torch_tensors_point_into_the_one_host_allocation(gen):
-    tensors, report = ringload.load(gen("safetensors", "BF16", size="64MiB"))
+@pytest.mark.parametrize("cache", ["warm", "cold"])
+def test_torch_tensors_point_into_the_one_host_allocation(gen, cache):
+    path = gen("safetensors", "BF16", size="64MiB")
+    if cache == "cold":  # O_DIRECT reads land in the tensors' place (a file image), no staging copy
+        fd = os.open(path, os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+    else:
+        path.read_bytes()
+    tensors, report = ringload.load(path)
     begin, end = report._host_range
     assert anonymous_mapping_around(begin, end) is not None, "the host sink's memory is not one anonymous mapping"
     nbytes = 0
     for name, t in tensors.items():
         assert begin <= t.data_ptr() and t.data_ptr() + t.numel() * t.element_size() <= end, name
         nbytes += t.numel() * t.element_size()
-    # One allocation of the tensors' bytes plus at most 64 bytes of alignment each: no second copy.
-    assert nbytes <= end - begin <= nbytes + 64 * len(tensors)
+    if cache == "cold":
+        assert report.bytes_read_in_place == report.bytes_read > 0, report.strategy
+        # One image of the file's tensor bytes: the header's tail before them, the last page after.
+        assert nbytes <= end - begin <= nbytes + 2 * 4096
+    else:
+        assert report.bytes_read_in_place == 0, report.strategy  # copied from the page cache
+        # One allocation of the tensors' bytes plus at most 64 bytes of alignment each: no second copy.
+        assert nbytes <= end - begin <= nbytes + 64 * len(tensors)
     assert report.bytes == nbytes
 
 
