@@ -209,9 +209,13 @@ Result<void> LoadRun::prepare_staging(ChunkSource& first_source) {
   const std::optional<int> node = device ? engine_.pinner().numa_node(*device) : std::nullopt;
   std::uint32_t slots = options_.slot_count;
   if (engine_.one_shot()) {
-    // Never more slots than the load has bytes for (a chunk is at most a slot).
+    // Never more slots than the load has bytes for (a chunk is at most a slot), and from three
+    // slots' worth on, half as many, reused: a fresh ring is faulted in and zeroed as it is first
+    // used, so a ring as large as the load costs a first touch of every byte. 64 MiB cold into the
+    // null sink, uring-direct, 9 rounds: 8 slots 61.7 ms median, 4 slots 36.7, 2 slots 36.5.
     const std::uint64_t needed = (plan_->bytes + options_.slot_size - 1) / options_.slot_size;
-    slots = static_cast<std::uint32_t>(std::clamp<std::uint64_t>(needed, 1, options_.slot_count));
+    const std::uint64_t wanted = needed <= 2 ? needed : (needed + 1) / 2;
+    slots = static_cast<std::uint32_t>(std::clamp<std::uint64_t>(wanted, 1, options_.slot_count));
   }
   ring_ = RINGLOAD_TRY(engine_.ring(slots, options_.slot_size, node));
   if (device) {

@@ -956,7 +956,7 @@ namespace {
 
 // A one-shot load makes a ring for itself alone: never larger than its bytes rounded up to whole
 // slots (a 3 MiB model does not pay for the whole 16-slot ring); a Loader keeps the full ring.
-TEST(LoaderRingSize, AOneShotRingIsSizedToTheWorkAndALoadersIsNot) {
+TEST(LoaderRingSize, AOneShotRingIsSizedToHalfTheWorkAndALoadersIsNot) {
   TempDir dir;
   const Model model =
       load_model(generate_file(dir.file("m.safetensors"), gen_options(Format::safetensors, 3ULL << 20, 51)));
@@ -968,7 +968,10 @@ TEST(LoaderRingSize, AOneShotRingIsSizedToTheWorkAndALoadersIsNot) {
     HostSink once;
     auto report = load_into(model, once, options);
     ASSERT_LOADED_OR_SKIP(report, strategy);
-    EXPECT_EQ(report->staging_bytes, (bytes + kSlotBytes - 1) / kSlotBytes * kSlotBytes);
+    // Half the slots the model's bytes fill, reused (a fresh ring costs a first touch per byte).
+    const std::uint64_t filled = (bytes + kSlotBytes - 1) / kSlotBytes;
+    ASSERT_GT(filled, 2U);
+    EXPECT_EQ(report->staging_bytes, (filled + 1) / 2 * kSlotBytes);
     EXPECT_TRUE(report->staging_registered) << "slots registered one by one as first used";
     EXPECT_TRUE(holds_model(once, model));
     Loader loader;
