@@ -8,7 +8,6 @@
 #include "collective/collective_load.hpp"
 
 #include <fcntl.h>
-#include <sys/resource.h>
 
 #include <chrono>
 #include <exception>
@@ -29,6 +28,7 @@
 #include "io/page_cache.hpp"
 #include "pipeline/load_run.hpp"
 #include "pipeline/plan.hpp"
+#include "pipeline/report.hpp"
 #include "pipeline/slice.hpp"
 #include "ringload/memstat.hpp"
 
@@ -39,16 +39,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// User and system CPU seconds of the whole process.
-std::pair<double, double> process_cpu_s() {
-  rusage usage{};
-  if (::getrusage(RUSAGE_SELF, &usage) != 0) return {0, 0};
-  auto s = [](const timeval& t) {
-    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
-  };
-  return {s(usage.ru_utime), s(usage.ru_stime)};
 }
 
 // FNV-1a over what decides the collective calls: the tensors, and the size, owner and round of each
@@ -385,7 +375,7 @@ Result<LoadReport> CollectiveLoad::fail(Error error) {
 
 Result<LoadReport> CollectiveLoad::run() {
   const StorageReadMeter storage_read;
-  const auto cpu_before = process_cpu_s();
+  const CpuTimes cpu_before = process_cpu();
   if (auto planned = plan(); !planned) {
     // The others wait in round 0's exchange: this ends it for them, with the same verdict.
     std::optional<Error> verdict = agree(planned);
@@ -397,9 +387,9 @@ Result<LoadReport> CollectiveLoad::run() {
   LoadReport report = report_.finish(checkpoint_, full_, options_, sink_.name(), seconds_since(start_));
   report.storage_bytes_read = storage_read.bytes();
   // The whole process: the rounds' loads, hashing and the group's transfers.
-  const auto [user_s, system_s] = process_cpu_s();
-  report.cpu_user_s = user_s - cpu_before.first;
-  report.cpu_system_s = system_s - cpu_before.second;
+  const CpuTimes cpu_after = process_cpu();
+  report.cpu_user_s = cpu_after.user - cpu_before.user;
+  report.cpu_system_s = cpu_after.system - cpu_before.system;
   if (options_.on_finished) options_.on_finished(nullptr);
   return report;
 }

@@ -9,16 +9,20 @@
 namespace ringload {
 namespace {
 
-CpuTimes thread_cpu() {
+CpuTimes cpu_of(int who) noexcept {
   rusage usage{};
-  ::getrusage(RUSAGE_THREAD, &usage);
+  if (::getrusage(who, &usage) != 0) return {};
   auto secs = [](const timeval& tv) {
     return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6;
   };
   return {secs(usage.ru_utime), secs(usage.ru_stime)};
 }
 
+CpuTimes thread_cpu() noexcept { return cpu_of(RUSAGE_THREAD); }
+
 }  // namespace
+
+CpuTimes process_cpu() noexcept { return cpu_of(RUSAGE_SELF); }
 
 CpuMeter::CpuMeter(CpuTimes& total) : total_(total), start_(thread_cpu()) {}
 

@@ -14,7 +14,12 @@ namespace ringload {
 struct CpuTimes {
   double user = 0;
   double system = 0;
+  [[nodiscard]] double total() const noexcept { return user + system; }
 };
+
+// The whole process's CPU time so far (every thread, io_uring's kernel workers included): what a
+// process running one load (`ringload load`, a collective load's rank) charges to it.
+[[nodiscard]] CpuTimes process_cpu() noexcept;
 
 // Adds the calling thread's CPU time between construction and destruction to `total`: a load
 // run in turns with others (AsyncLoader) is charged only for its own.

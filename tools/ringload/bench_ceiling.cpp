@@ -23,8 +23,8 @@
 #include "io/page_cache.hpp"
 #include "io/safe_copy.hpp"
 #include "io/uring.hpp"
+#include "pipeline/report.hpp"
 #include "pipeline/staging_ring.hpp"
-#include "process_cpu.hpp"
 
 namespace ringload::cli::bench {
 namespace {
@@ -264,9 +264,9 @@ Result<double> fresh_fault_cpu_s_per_gb(std::uint64_t bytes, int tries) {
   for (int i = 0; i < std::max(1, tries); ++i) {
     const HugePageMemory memory = RINGLOAD_TRY(HugePageMemory::allocate(bytes, "the first-touch figure"));
     volatile std::byte* const data = memory.data();
-    const double start = process_cpu().total_s();
+    const double start = process_cpu().total();
     for (std::uint64_t at = 0; at < bytes; at += kPage) data[at] = std::byte{1};
-    best_s = std::min(best_s, process_cpu().total_s() - start);
+    best_s = std::min(best_s, process_cpu().total() - start);
   }
   return best_s / (static_cast<double>(bytes) / 1e9);
 }

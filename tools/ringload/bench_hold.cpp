@@ -9,7 +9,7 @@
 
 #include "io/file.hpp"
 #include "io/page_cache.hpp"
-#include "process_cpu.hpp"
+#include "pipeline/report.hpp"
 
 namespace ringload::cli {
 Kept kept_by(Strategy ran) {
@@ -29,7 +29,7 @@ const char* kept_name(Kept kept) {
 
 Result<HeapModel> read_onto_heap(const std::filesystem::path& path) {
   const auto start = std::chrono::steady_clock::now();
-  const double cpu_start = process_cpu().total_s();
+  const double cpu_start = process_cpu().total();
   auto fd = RINGLOAD_TRY(UniqueFd::open(path, O_RDONLY));
   const std::uint64_t size = RINGLOAD_TRY(file_size(fd.get(), path.string()));
   std::vector<std::byte> bytes;
@@ -47,7 +47,7 @@ Result<HeapModel> read_onto_heap(const std::filesystem::path& path) {
   RINGLOAD_TRY_VOID(drop_file_cache(fd.get(), 0, 0, path.string()));
   HeapModel heap{RINGLOAD_TRY(Model::from_bytes(std::move(bytes), path.string())), 0, 0};
   heap.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  heap.cpu_s = process_cpu().total_s() - cpu_start;
+  heap.cpu_s = process_cpu().total() - cpu_start;
   return heap;
 }
 

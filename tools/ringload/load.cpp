@@ -19,8 +19,8 @@
 #include "load_mpi.hpp"
 #include "load_report_json.hpp"
 #include "pipeline/plan.hpp"
+#include "pipeline/report.hpp"
 #include "pipeline/slice.hpp"
-#include "process_cpu.hpp"
 #include "progress.hpp"
 #include "ringload/pipeline.hpp"
 #include "units.hpp"
@@ -65,10 +65,10 @@ Result<std::uint32_t> verify_destinations(std::span<const TensorInfo> all, std::
 }
 
 // One load per process: every thread's CPU is the load's (io_uring's workers too).
-void whole_process_cpu(LoadReport& r, const ProcessCpu& before) {
-  const ProcessCpu after = process_cpu();
-  r.cpu_user_s = after.user_s - before.user_s;
-  r.cpu_system_s = after.system_s - before.system_s;
+void whole_process_cpu(LoadReport& r, const CpuTimes& before) {
+  const CpuTimes after = process_cpu();
+  r.cpu_user_s = after.user - before.user;
+  r.cpu_system_s = after.system - before.system;
 }
 
 // The heap copy was read before load_into started its clock: its time and CPU are part of the load,
@@ -312,7 +312,7 @@ std::function<int()> add_load(CLI::App& app) {
     ProgressBar bar("load", total, !opts->quiet && !opts->json);
     options.on_progress = [&bar](const LoadProgress& p) { bar.update(p.bytes_done, p.bytes_total); };
 
-    const ProcessCpu cpu_before = process_cpu();
+    const CpuTimes cpu_before = process_cpu();
     auto report = checkpoint ? load_into(*checkpoint, *sink, options) : load_into(*model, *sink, options);
     bar.finish();
     if (!report) return fail(report.error());
