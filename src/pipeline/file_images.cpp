@@ -23,15 +23,15 @@ bool add_file_images(const Plan& plan, std::uint32_t f, std::uint64_t alignment,
   FileImage open{.file = f, .first_tensor = file.first_tensor};
   bool any = false;
   std::uint64_t end = 0;  // the open image's last tensor byte (unaligned)
+  auto close = [&] { open.length = align_up(end, alignment).value_or(end) - open.file_offset; };
   for (std::uint32_t i = file.first_tensor; i < file.end_tensor; ++i) {
     const SinkTensor& t = plan.tensors[i];
     const TensorRuns& runs = plan.runs[i];
     if (runs.count > 1 || (runs.count == 1 && runs.run_bytes != t.size)) return false;
     if (t.size == 0) continue;
-    const bool joins = any && (t.file_offset <= end || t.file_offset - end <= max_gap ||
-                               align_down(t.file_offset, alignment) < align_up(end, alignment).value_or(end));
+    const bool joins = any && read_through(end, t.file_offset, alignment, max_gap);
     if (any && !joins) {
-      open.length = align_up(end, alignment).value_or(end) - open.file_offset;
+      close();
       open.end_tensor = i;
       images.push_back(open);
       open = FileImage{.file = f, .first_tensor = i};
@@ -40,7 +40,7 @@ bool add_file_images(const Plan& plan, std::uint32_t f, std::uint64_t alignment,
     any = true;
     end = std::max(end, t.file_offset + t.size);
   }
-  if (any) open.length = align_up(end, alignment).value_or(end) - open.file_offset;
+  if (any) close();
   open.end_tensor = file.end_tensor;
   images.push_back(open);
   return true;

@@ -17,7 +17,7 @@
 namespace ringload {
 
 // The images of a load's tensors: per file, tensors (load order) whose gaps the plan reads through
-// anyway (≤ max_gap, or within one `alignment` block) share one image, the aligned stretch around
+// anyway (read_through, the rule chunks extend by) share one image, the aligned stretch around
 // them; so every chunk plan_file makes with the same alignment and max_gap lies inside one image.
 // nullopt when images do not pay: a tensor delivered as several runs (a slice of an inner dim),
 // or images that would hold more than 1/16 beyond the tensors' bytes (a name filter leaving holes

@@ -71,14 +71,8 @@ class ChunkBuilder {
   // at the ~2 GB/s a local NVMe disk reads, about what one more request's latency costs, and
   // reading through it keeps every read large; a larger hole costs more than the request saved.
   [[nodiscard]] bool can_extend_to(std::uint64_t pos) const {
-    const std::uint64_t limit = current_.file_offset + options_.slot_size;
-    if (pos >= limit) return false;
-    if (pos <= needed_end_) return true;
-    // A new chunk may start only on an aligned boundary past this one's last page: otherwise
-    // the shared page would be read twice.
-    const std::uint64_t this_end = align_up(needed_end_, options_.alignment).value_or(needed_end_);
-    if (align_down(pos, options_.alignment) < this_end) return true;
-    return pos - needed_end_ <= options_.max_gap;
+    return pos < current_.file_offset + options_.slot_size &&
+           read_through(needed_end_, pos, options_.alignment, options_.max_gap);
   }
   void start(std::uint64_t pos) {
     close();
@@ -240,6 +234,13 @@ Result<void> plan_file(Plan& plan, std::uint32_t file, std::uint64_t file_size, 
     plan.last_chunk[i] = running;
   }
   return {};
+}
+
+bool read_through(std::uint64_t end, std::uint64_t next, std::uint64_t alignment,
+                  std::uint64_t max_gap) noexcept {
+  if (next <= end) return true;
+  if (align_down(next, alignment) < align_up(end, alignment).value_or(end)) return true;
+  return next - end <= max_gap;
 }
 
 Result<Plan> make_plan(const Model& model, const PlanOptions& options) {

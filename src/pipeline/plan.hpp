@@ -114,4 +114,12 @@ struct PlanOptions {
 // Both steps for one file.
 [[nodiscard]] Result<Plan> make_plan(const Model& model, const PlanOptions& options);
 
+// Whether bytes wanted from `next` on are read in one stretch with bytes wanted up to `end` (next
+// at or after the previous start): they overlap, share an `alignment` block (a new chunk could not
+// start before it without reading that block twice), or the hole between them is at most
+// `max_gap`. A chunk extends over such a gap (slot size permitting); a file image spans it
+// (file_images.hpp), so every chunk lies inside one image.
+[[nodiscard]] bool read_through(std::uint64_t end, std::uint64_t next, std::uint64_t alignment,
+                                std::uint64_t max_gap) noexcept;
+
 }  // namespace ringload
