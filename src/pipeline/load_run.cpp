@@ -261,7 +261,6 @@ void LoadRun::abandon(const Error& error) noexcept {
   (void)sink_.finish();
   sink_.discard();
   for (std::uint32_t f = 0; f < runs_.size(); ++f) close_file(f, /*abandoned=*/true);
-
   if (options_.on_finished) options_.on_finished(&error);
 }
 

@@ -17,6 +17,13 @@ struct HostSink::Arena {
   DestinationLayout layout;
   HugePageMemory memory;
 
+  // Memory for `layout`, uninitialised on purpose (the kernel's zero pages aside): every byte is
+  // written by the load.
+  static Result<std::unique_ptr<Arena>> make(DestinationLayout layout) {
+    auto memory = RINGLOAD_TRY(HugePageMemory::allocate(layout.total_bytes(), "the host sink's tensors"));
+    return std::make_unique<Arena>(Arena{std::move(layout), std::move(memory)});
+  }
+
   [[nodiscard]] std::byte* at(std::uint32_t index) const noexcept {
     return layout.size(index) > 0 ? memory.data() + layout.offset(index) : nullptr;
   }
@@ -28,9 +35,7 @@ HostSink::~HostSink() = default;
 Result<void> HostSink::prepare(std::span<const SinkTensor> tensors) {
   discard();
   auto layout = RINGLOAD_TRY(DestinationLayout::make(tensors, kTensorAlignment, name()));
-  // Uninitialised on purpose (the kernel's zero pages aside): every byte is written by the load.
-  auto memory = RINGLOAD_TRY(HugePageMemory::allocate(layout.total_bytes(), "the host sink's tensors"));
-  arena_ = std::make_unique<Arena>(Arena{std::move(layout), std::move(memory)});
+  arena_ = RINGLOAD_TRY(Arena::make(std::move(layout)));
   return {};
 }
 
@@ -38,8 +43,7 @@ Result<void> HostSink::prepare_images(std::span<const SinkTensor> tensors,
                                       std::span<const FileImage> images) {
   discard();
   auto layout = RINGLOAD_TRY(DestinationLayout::in_images(tensors, images, kImageAlignment, name()));
-  auto memory = RINGLOAD_TRY(HugePageMemory::allocate(layout.total_bytes(), "the host sink's tensors"));
-  arena_ = std::make_unique<Arena>(Arena{std::move(layout), std::move(memory)});
+  arena_ = RINGLOAD_TRY(Arena::make(std::move(layout)));
   return {};
 }
 
