@@ -131,14 +131,10 @@ std::vector<MadeTensor> every_dtype_tensors(Format format) {
 
 PlanOptions plan_options_for(const PipelineOptions& o, std::uint64_t alignment,
                              std::span<const Format> formats) {
-  PlanOptions p;
+  PlanOptions p = selection_options(o, formats);
   p.slot_size = o.slot_size;
   p.alignment = alignment;
   p.max_gap = o.read_size;
-  p.slices = o.slices;
-  p.slice_rank = o.rank;
-  p.slice_world = o.world;
-  p.file_formats = formats;
   return p;
 }
 
