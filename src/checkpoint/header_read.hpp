@@ -1,6 +1,6 @@
 // One file's header, read for a checkpoint's table and nothing more: no tensor byte is read and
-// none is left in the page cache, which a Model's open (kernel readahead through its mapping) does
-// not promise. The file is closed and unmapped again on return.
+// none is left in the page cache (model/header_prefetch.hpp, as Model::load reads it), and unlike a
+// Model nothing stays open: the file is closed and unmapped again on return.
 #pragma once
 
 #include <cstdint>

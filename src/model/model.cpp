@@ -18,6 +18,7 @@
 #include "io/file.hpp"
 #include "io/mapping.hpp"
 #include "io/page_cache.hpp"
+#include "model/header_prefetch.hpp"
 
 namespace ringload {
 
@@ -95,13 +96,11 @@ Result<Model> Model::load(const std::filesystem::path& path, const ModelOptions&
 
   // Sniff the format from the first bytes with a plain read: an empty or tiny file must never be
   // mapped (mmap of length 0 fails, and a mapping past EOF SIGBUSes).
-  std::array<std::byte, kAprHeaderSize> head{};
-  const auto head_len = static_cast<std::size_t>(std::min<std::uint64_t>(impl->file_size, head.size()));
-  RINGLOAD_TRY_VOID(pread_exact(impl->fd.get(), std::span(head.data(), head_len), 0, impl->path));
-  auto format = detect_format(std::span(head.data(), head_len));
+  const FileHead head = RINGLOAD_TRY(read_head(impl->fd.get(), impl->file_size, impl->path));
+  auto format = detect_format(head.span());
   if (!format) return with_path(std::move(format).error(), impl->path);
 
-  if (*format == Format::apr && apr_is_compressed(std::span(head.data(), head_len))) {
+  if (*format == Format::apr && apr_is_compressed(head.span())) {
     auto raw = RINGLOAD_TRY(read_file(path));
     // The decoded image is all a model needs from now on: the compressed bytes read through the
     // page cache would otherwise stay there after every load (nothing left behind).
@@ -114,6 +113,9 @@ Result<Model> Model::load(const std::filesystem::path& path, const ModelOptions&
     if (mapping) {
       impl->mapping = std::move(mapping).value();
       impl->mapped = true;
+      // The header only: a load reads the tensors on its own terms (O_DIRECT, or a window of its
+      // own), and under --mpi another rank may have dropped this header's pages just before.
+      prefetch_header(impl->mapping, *format, head);
     } else if (mapping.error().os_errno == ENODEV) {
       // ENODEV: some network file systems cannot be mapped shared; read the file instead.
       impl->heap = RINGLOAD_TRY(read_file(path));
@@ -123,6 +125,8 @@ Result<Model> Model::load(const std::filesystem::path& path, const ModelOptions&
     }
   }
   RINGLOAD_TRY_VOID(impl->finish(*format, options));
+  // Readahead back on for the mmap strategies and tensor_bytes() readers.
+  if (impl->mapped) restore_readahead(impl->mapping);
   return Model(std::move(impl));
 }
 

@@ -1,6 +1,7 @@
 // What opening a checkpoint costs and keeps: headers only (no tensor page of an evicted shard
 // enters the page cache), no fd or mapping held after open() however many shards, spans from
-// tensor_bytes() valid for the checkpoint's life, and release_cpu_pages() leaving ≤ 1 % cached.
+// tensor_bytes() valid for the checkpoint's life, Model::load of a cold shard reading only its header, and
+// release_cpu_pages() leaving ≤ 1 % cached.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include "io/file.hpp"
 #include "io/page_cache.hpp"
 #include "ringload/checkpoint.hpp"
+#include "ringload/model.hpp"
 #include "support/checkpoints.hpp"
 #include "support/process_counts.hpp"
 #include "support/temp_dir.hpp"
@@ -62,13 +64,8 @@ std::uint64_t first_data_page_offset(const Checkpoint& ckpt, std::size_t file) {
 
 class CheckpointResources : public testing::TestWithParam<Format> {};
 
-// Opens a cold checkpoint of 4 shards of 16 MiB over `tensors` in all and checks that no page past a shard's
-// header is cached afterwards (the kernel's readahead past the header included) and that no fd or
-// mapping is left.
-void expect_cold_open_leaves_nothing(Format format, std::uint32_t tensors) {
-  TempDir tmp;
-  if (test::is_memory_fs(tmp.path())) GTEST_SKIP() << "page-cache residency needs a disk file system";
-  const auto dir = tmp.path() / "ckpt";
+// Writes a checkpoint of 4 shards of 16 MiB over `tensors` in all under `dir` and evicts it.
+void write_cold_checkpoint(const std::filesystem::path& dir, Format format, std::uint32_t tensors) {
   // Shards of 16 MiB: far more data than header, and more than a readahead window past the
   // header (8 MiB on this machine's disk) could reach.
   test::write_uniform_checkpoint(dir, format, 4, tensors, (std::uint64_t{64} << 20) / tensors);
@@ -77,6 +74,15 @@ void expect_cold_open_leaves_nothing(Format format, std::uint32_t tensors) {
     evict(entry.path());
     ASSERT_EQ(resident_pages(entry.path()), 0U) << entry.path() << " stays cached: something else holds it";
   }
+}
+
+// Opens a cold checkpoint and checks that no page past a shard's header is cached afterwards (the
+// kernel's readahead past the header included) and that no fd or mapping is left.
+void expect_cold_open_leaves_nothing(Format format, std::uint32_t tensors) {
+  TempDir tmp;
+  if (test::is_memory_fs(tmp.path())) GTEST_SKIP() << "page-cache residency needs a disk file system";
+  const auto dir = tmp.path() / "ckpt";
+  ASSERT_NO_FATAL_FAILURE(write_cold_checkpoint(dir, format, tensors));
   const std::size_t fds_before = test::open_fds();
   const std::size_t maps_before = test::mappings_under(dir);
   auto ckpt = Checkpoint::open(dir);
@@ -92,6 +98,38 @@ void expect_cold_open_leaves_nothing(Format format, std::uint32_t tensors) {
   }
 }
 
+// Model::load of a cold file (what a load does per shard, and under --mpi each rank per shard,
+// after another rank may have dropped the shard's header pages) reads its header and nothing past
+// it: faulting a header in through a mapping with readahead on reads up to read_ahead_kb into
+// tensor data, which then counts as storage read twice.
+void expect_cold_model_load_reads_only_the_header(Format format, std::uint32_t tensors) {
+  TempDir tmp;
+  if (test::is_memory_fs(tmp.path())) GTEST_SKIP() << "page-cache residency needs a disk file system";
+  const auto dir = tmp.path() / "ckpt";
+  ASSERT_NO_FATAL_FAILURE(write_cold_checkpoint(dir, format, tensors));
+  auto ckpt = Checkpoint::open(dir);
+  ASSERT_TRUE(ckpt) << ckpt.error().to_string();
+  for (std::size_t f = 0; f < ckpt->files().size(); ++f) {
+    const CheckpointFile& file = ckpt->files()[f];
+    evict(file.path);
+    auto model = Model::load(file.path);
+    ASSERT_TRUE(model) << model.error().to_string();
+    ASSERT_EQ(model->tensors().size(), file.tensor_count);
+    EXPECT_GT(resident_pages(file.path), 0U) << file.path << ": the header was not read through the cache";
+    EXPECT_EQ(resident_pages(file.path, first_data_page_offset(*ckpt, f)), 0U)
+        << file.path << ": Model::load left tensor pages in the page cache";
+    // A mapping strategy's own readahead is back on once the header is parsed: faulting the first
+    // tensor page in brings more than that one page (the mapping is not left MADV_RANDOM).
+    const TensorInfo& first = ckpt->tensors()[file.first_tensor];
+    const auto bytes = model->tensor_bytes(first.name);
+    ASSERT_TRUE(bytes) << bytes.error().to_string();
+    volatile std::byte sink = (*bytes)[bytes->size() / 2];
+    static_cast<void>(sink);
+    EXPECT_GT(resident_pages(file.path, first_data_page_offset(*ckpt, f)), 1U)
+        << file.path << ": the mapping's readahead stays off after Model::load";
+  }
+}
+
 TEST_P(CheckpointResources, ColdOpenLeavesNoTensorPageCachedAfterSmallHeaders) {
   expect_cold_open_leaves_nothing(GetParam(), 40);
 }
@@ -99,6 +137,14 @@ TEST_P(CheckpointResources, ColdOpenLeavesNoTensorPageCachedAfterSmallHeaders) {
 // Headers of ~100 KiB: parsing them walks far enough for readahead to run megabytes ahead.
 TEST_P(CheckpointResources, ColdOpenLeavesNoTensorPageCachedAfterLargeHeaders) {
   expect_cold_open_leaves_nothing(GetParam(), 8000);
+}
+
+TEST_P(CheckpointResources, ColdModelLoadReadsOnlyTheHeaderAfterSmallHeaders) {
+  expect_cold_model_load_reads_only_the_header(GetParam(), 40);
+}
+
+TEST_P(CheckpointResources, ColdModelLoadReadsOnlyTheHeaderAfterLargeHeaders) {
+  expect_cold_model_load_reads_only_the_header(GetParam(), 8000);
 }
 
 TEST_P(CheckpointResources, ThreeHundredShardsOpenHoldingNoFdOrMapping) {
