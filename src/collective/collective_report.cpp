@@ -32,6 +32,9 @@ void CollectiveReport::merge(const LoadReport& round) {
     if (same == report_.files.end()) {
       report_.files.push_back(f);
     } else {
+      // A round that read nothing of the file reports the strategy asked for (auto): what ran
+      // is the first round's that read it.
+      if (same->bytes == 0 && f.bytes > 0) same->strategy = f.strategy;
       same->bytes += f.bytes;
       same->wall_s += f.wall_s;
     }

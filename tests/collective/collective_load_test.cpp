@@ -172,6 +172,27 @@ TEST_F(CollectiveLoadTest, EveryRankGetsEveryTensorWhileTheGroupReadsTheCheckpoi
   }
 }
 
+// Per file, a rank's report says what ran for it over all rounds: a file first met in a round
+// that read nothing of it (reported as the strategy asked for) and read in a later one names the
+// strategy auto chose there, and the files' bytes with what arrived make up the load.
+TEST_F(CollectiveLoadTest, EachFilesReportNamesTheStrategyThatReadIt) {
+  const auto outcomes = run_group(*checkpoint_, 2, std::uint64_t{96} << 10, false, Strategy::automatic,
+                                  [](std::uint32_t, LoadEngine&, PipelineOptions&, CollectiveOptions&) {});
+  for (std::uint32_t rank = 0; rank < 2; ++rank) {
+    SCOPED_TRACE(testing::Message() << "rank " << rank);
+    const RankOutcome& out = outcomes[rank];
+    ASSERT_TRUE(out.report) << out.error->to_string();
+    ASSERT_EQ(out.report->files.size(), kShards);
+    std::uint64_t from_files = 0;
+    for (const FileReport& f : out.report->files) {
+      if (f.bytes > 0)
+        EXPECT_NE(f.strategy, Strategy::automatic) << f.path << " read " << f.bytes << " bytes";
+      from_files += f.bytes;
+    }
+    EXPECT_EQ(from_files + out.report->collective->bytes_received, reference_.total);
+  }
+}
+
 TEST_F(CollectiveLoadTest, SlicedTensorsAreEachRanksOwnPartAndNeverTravel) {
   const std::vector<SliceRule> rules{{"*.o_proj.weight", 1}, {"*_proj.weight", 0}};
   constexpr std::uint32_t kWorld = 3;
