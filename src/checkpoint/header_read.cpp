@@ -2,9 +2,7 @@
 
 #include <fcntl.h>
 
-#include <algorithm>
 #include <cerrno>
-#include <string_view>
 
 #include "base/utf8.hpp"
 #include "format/apr_v2.hpp"
@@ -20,15 +18,6 @@ namespace {
 Error located(Error e, const std::string& path) {
   if (e.path.empty()) e.path = escape_invalid_utf8(path);
   return e;
-}
-
-Result<TensorTable> parse(Format format, std::span<const std::byte> image, const ModelOptions& options) {
-  switch (format) {
-    case Format::safetensors: return parse_safetensors(image);
-    case Format::gguf: return parse_gguf(image);
-    case Format::apr: return parse_apr_v2(image, ParseOptions{.verify_checksum = options.verify_checksum});
-  }
-  return make_error(ErrorKind::bad_magic, "unknown format");
 }
 
 // What the file holds, through Model::load: for files whose header cannot be read on its own.
@@ -58,7 +47,8 @@ Result<FileHeader> read_file_header(const std::filesystem::path& path, const Mod
   if (!mapping && mapping.error().os_errno == ENODEV) return through_model(path, options);
   if (!mapping) return std::move(mapping).error();
   prefetch_header(*mapping, *format, head);
-  auto table = parse(*format, mapping->bytes(), options);
+  auto table =
+      parse_table(*format, mapping->bytes(), ParseOptions{.verify_checksum = options.verify_checksum});
   if (!table) return located(std::move(table).error(), header.path);
   header.table = std::move(table).value();
   // A name twice in one file is refused with the set's other duplicates (Checkpoint's check).

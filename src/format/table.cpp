@@ -6,6 +6,16 @@
 
 namespace ringload {
 
+Result<TensorTable> parse_table(Format format, std::span<const std::byte> image,
+                                const ParseOptions& options) {
+  switch (format) {
+    case Format::safetensors: return parse_safetensors(image);
+    case Format::gguf: return parse_gguf(image);
+    case Format::apr: return parse_apr_v2(image, options);
+  }
+  return make_error(ErrorKind::bad_magic, "unknown format");
+}
+
 Result<void> sort_and_check_overlaps(std::vector<TensorInfo>& tensors) {
   std::sort(tensors.begin(), tensors.end(), [](const TensorInfo& a, const TensorInfo& b) {
     return a.offset != b.offset ? a.offset < b.offset : a.name < b.name;

@@ -28,6 +28,9 @@ struct ParseOptions {
 [[nodiscard]] Result<TensorTable> parse_gguf(std::span<const std::byte> image);
 // An APR v2 image whose header says it is uncompressed (see decompress_apr for the other case).
 [[nodiscard]] Result<TensorTable> parse_apr_v2(std::span<const std::byte> image, const ParseOptions& options);
+// The parser of `format`: the one place a new format's parser is added.
+[[nodiscard]] Result<TensorTable> parse_table(Format format, std::span<const std::byte> image,
+                                              const ParseOptions& options);
 
 // Sorts by offset and names the first pair of tensors that share bytes (ErrorKind::overlap).
 [[nodiscard]] Result<void> sort_and_check_overlaps(std::vector<TensorInfo>& tensors);

@@ -56,21 +56,11 @@ Error with_path(Error e, const std::string& path) {
   return e;
 }
 
-Result<TensorTable> parse_image(Format format, std::span<const std::byte> image,
-                                const ModelOptions& options) {
-  switch (format) {
-    case Format::safetensors: return parse_safetensors(image);
-    case Format::gguf: return parse_gguf(image);
-    case Format::apr: return parse_apr_v2(image, ParseOptions{.verify_checksum = options.verify_checksum});
-  }
-  return make_error(ErrorKind::bad_magic, "unknown format");
-}
-
 }  // namespace
 
 // Parses the image (heap or mapping) and fills the table; errors get the path.
 Result<void> Model::Impl::finish(Format format, const ModelOptions& options) {
-  auto parsed = parse_image(format, image(), options);
+  auto parsed = parse_table(format, image(), ParseOptions{.verify_checksum = options.verify_checksum});
   if (!parsed) return with_path(std::move(parsed).error(), path);
   table = std::move(parsed).value();
   for (std::size_t i = 0; i < table.tensors.size(); ++i) {
