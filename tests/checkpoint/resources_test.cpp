@@ -1,6 +1,6 @@
 // What opening a checkpoint costs and keeps: headers only (no tensor page of an evicted shard
-// enters the page cache), no fd or mapping held after open() however many shards, spans from
-// tensor_bytes() valid for the checkpoint's life, Model::load of a cold shard reading only its header, and
+// enters the page cache, through Checkpoint::open or a shard's Model::load), no fd or mapping held
+// after open() however many shards, spans from tensor_bytes() valid for the checkpoint's life, and
 // release_cpu_pages() leaving ≤ 1 % cached.
 #include <fcntl.h>
 #include <unistd.h>
