@@ -561,12 +561,20 @@ TEST_F(AsyncLoad, DiscardFreesTheDestinationsOnTheIoThreadAndCompletesOnTheLoop)
     Result<void> finish() override { return {}; }
     Destination destination(std::uint32_t i) const override { return host.destination(i); }
     void discard() noexcept override {
+      // Held until the handler below has looked: else the io thread may free the destinations
+      // before the look, and the test would race it. A discard run by async_discard itself, on
+      // the calling thread, would wait here in vain: it is let go after a while and recorded.
+      ran_before_the_look = gate.wait_for(std::chrono::seconds(10)) != std::future_status::ready;
       discarded_on = std::this_thread::get_id();
       host.discard();
     }
     HostSink host;
     std::thread::id discarded_on;
+    std::shared_future<void> gate;
+    bool ran_before_the_look = false;
   } sink;
+  std::promise<void> looked;
+  sink.gate = looked.get_future().share();
   std::optional<error_code> loaded;
   std::optional<error_code> discarded;
   std::thread::id handler_thread;
@@ -578,6 +586,7 @@ TEST_F(AsyncLoad, DiscardFreesTheDestinationsOnTheIoThreadAndCompletesOnTheLoop)
       handler_thread = std::this_thread::get_id();
     });
     EXPECT_GT(sink.host.allocated_bytes(), 0U) << "async_discard must only queue the work";
+    looked.set_value();
   });
   io.run();
   ASSERT_TRUE(loaded && discarded);
@@ -585,6 +594,7 @@ TEST_F(AsyncLoad, DiscardFreesTheDestinationsOnTheIoThreadAndCompletesOnTheLoop)
   EXPECT_FALSE(*discarded) << discarded->message();
   EXPECT_EQ(sink.host.allocated_bytes(), 0U);
   EXPECT_EQ(sink.host.tensor_count(), 0U);
+  EXPECT_FALSE(sink.ran_before_the_look) << "discard() ran before async_discard returned";
   EXPECT_NE(sink.discarded_on, std::this_thread::get_id()) << "discard() ran on the loop thread";
   EXPECT_NE(sink.discarded_on, std::thread::id{});
   EXPECT_EQ(handler_thread, std::this_thread::get_id());
